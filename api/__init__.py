@@ -1,0 +1,3 @@
+"""launchwatch api package."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""launchwatch benchmarks package."""
+
+__all__: list[str] = []

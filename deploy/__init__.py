@@ -1,0 +1,3 @@
+"""Deployment: the embedded local service manager and production deployment files."""
+
+__all__: list[str] = []

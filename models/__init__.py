@@ -1,0 +1,3 @@
+"""launchwatch models package."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""launchwatch serving package."""
+
+__all__: list[str] = []
