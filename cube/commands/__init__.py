@@ -6,6 +6,6 @@ Each module exposes ``add_parser(subparsers)`` (registers the subcommand, its op
 
 from __future__ import annotations
 
-COMMANDS: tuple[str, ...] = ()
+COMMANDS: tuple[str, ...] = ("evaluate", "train")
 
 __all__ = ["COMMANDS"]

@@ -1,0 +1,195 @@
+"""Lightning DataModule over the tiles Zarr (``image``/``label``/``split`` per tile).
+
+Tiles are read lazily, one per ``__getitem__``, from the (dask/Zarr-backed) ``xr.Dataset``
+returned by ``cube.tiles.open_tiles``; nothing is loaded up front. The split is the one stored
+in the Zarr (stratified 70/15/15 by the tiler). Training tiles get random 90° rotations and
+flips (and optionally a random crop to ``crop_size`` for fast CPU training); val/test tiles
+are used as stored.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import lightning as L  # noqa: N812
+import numpy as np
+import torch
+import xarray as xr
+from torch.utils.data import DataLoader, Dataset
+
+from cube.errors import DataError, InvalidInputError
+
+__all__ = ["SPLITS", "TileDataModule", "TileDataset", "TileLoaderConfig", "default_num_workers"]
+
+SPLITS = ("train", "val", "test")
+REQUIRED_VARS = ("image", "label", "split")
+
+
+def default_num_workers(cpus: int | None = None) -> int:
+    """DataLoader workers sized to the machine.
+
+    On small machines (<= 2 cores) loading runs in the main process (0 workers): a worker
+    process would compete with the training step for the same two cores. Above that, one
+    core is left to the training loop, up to 8 workers.
+    """
+    n = cpus if cpus is not None else (os.cpu_count() or 1)
+    return 0 if n <= 2 else min(8, n - 1)
+
+
+def check_tiles(tiles: xr.Dataset) -> None:
+    """Raise :class:`DataError` unless ``tiles`` follows the tiles-Zarr contract."""
+    missing = [v for v in REQUIRED_VARS if v not in tiles.variables]
+    if missing:
+        have = sorted(map(str, tiles.data_vars))
+        raise DataError(f"tiles dataset lacks variables {missing}; has {have}")
+    if tiles["image"].dims != ("tile", "band", "y", "x"):
+        raise DataError(f"tiles image dims must be (tile, band, y, x), got {tiles['image'].dims}")
+    if tiles["label"].dims != ("tile", "y", "x"):
+        raise DataError(f"tiles label dims must be (tile, y, x), got {tiles['label'].dims}")
+
+
+class TileDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Tiles of one split, read lazily; returns ``(image (C,H,W), label (1,H,W))`` float32.
+
+    Args:
+        tiles: The tiles dataset.
+        indices: Positions along ``tile`` that belong to this split.
+        augment: Apply random 90° rotations and flips.
+        crop_size: Random square crop (training speed-up); ``None`` keeps whole tiles.
+        seed: Seed of the augmentation generator.
+    """
+
+    def __init__(
+        self,
+        tiles: xr.Dataset,
+        indices: np.ndarray,
+        augment: bool = False,
+        crop_size: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.image = tiles["image"]
+        self.label = tiles["label"]
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.augment = augment
+        self.crop_size = crop_size
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return int(self.indices.size)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        t = int(self.indices[i])
+        image = np.asarray(self.image.isel(tile=t).values, dtype=np.float32)
+        label = np.asarray(self.label.isel(tile=t).values, dtype=np.float32)[None]
+        image = np.nan_to_num(image, nan=0.0)
+        if self.crop_size is not None and self.crop_size < image.shape[-1]:
+            y0 = int(self.rng.integers(0, image.shape[-2] - self.crop_size + 1))
+            x0 = int(self.rng.integers(0, image.shape[-1] - self.crop_size + 1))
+            window = (..., slice(y0, y0 + self.crop_size), slice(x0, x0 + self.crop_size))
+            image, label = image[window], label[window]
+        if self.augment:
+            k = int(self.rng.integers(0, 4))
+            image, label = np.rot90(image, k, axes=(-2, -1)), np.rot90(label, k, axes=(-2, -1))
+            if self.rng.random() < 0.5:
+                image, label = image[..., ::-1], label[..., ::-1]
+            if self.rng.random() < 0.5:
+                image, label = image[..., ::-1, :], label[..., ::-1, :]
+        return torch.from_numpy(image.copy()), torch.from_numpy(label.copy())
+
+
+@dataclass(frozen=True)
+class TileLoaderConfig:
+    """How tiles are batched.
+
+    Attributes:
+        batch_size: Tiles per batch.
+        num_workers: DataLoader workers; ``None`` sizes them to the machine.
+        crop_size: Random training crop (multiple of 32) or ``None`` for whole tiles.
+        seed: Augmentation seed.
+    """
+
+    batch_size: int = 16
+    num_workers: int | None = None
+    crop_size: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.batch_size <= 0:
+            raise InvalidInputError(f"batch size must be > 0, got {self.batch_size}")
+        if self.num_workers is not None and self.num_workers < 0:
+            raise InvalidInputError(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.crop_size is not None and (self.crop_size <= 0 or self.crop_size % 32):
+            raise InvalidInputError(
+                f"crop size must be a positive multiple of 32, got {self.crop_size}"
+            )
+
+
+class TileDataModule(L.LightningDataModule):
+    """Train/val/test loaders over a tiles dataset.
+
+    Args:
+        tiles: Dataset following the tiles-Zarr contract (may be lazy).
+        config: Batching options.
+
+    Raises:
+        DataError: The dataset does not follow the contract.
+        InvalidInputError: No training or no validation tiles.
+    """
+
+    def __init__(self, tiles: xr.Dataset, config: TileLoaderConfig | None = None) -> None:
+        super().__init__()
+        check_tiles(tiles)
+        self.tiles = tiles
+        self.config = config or TileLoaderConfig()
+        split = np.asarray(tiles["split"].values).astype(str)
+        self.indices = {name: np.flatnonzero(split == name) for name in SPLITS}
+        for name in ("train", "val"):
+            if self.indices[name].size == 0:
+                raise InvalidInputError(
+                    f"tiles dataset has no {name!r} tiles (splits present: {sorted(set(split))})"
+                )
+        size = int(tiles.sizes["y"])
+        if size % 32 or int(tiles.sizes["x"]) % 32:
+            raise InvalidInputError(f"tile size must be a multiple of 32, got {size}")
+
+    @property
+    def in_channels(self) -> int:
+        """Number of image bands."""
+        return int(self.tiles.sizes["band"])
+
+    def _loader(self, split: str, train: bool) -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
+        cfg = self.config
+        workers = default_num_workers() if cfg.num_workers is None else cfg.num_workers
+        ds = TileDataset(
+            self.tiles,
+            self.indices[split],
+            augment=train,
+            crop_size=cfg.crop_size if train else None,
+            seed=cfg.seed,
+        )
+        return DataLoader(
+            ds,
+            batch_size=cfg.batch_size,
+            shuffle=train,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            generator=torch.Generator().manual_seed(cfg.seed) if train else None,
+        )
+
+    def train_dataloader(self) -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
+        """Shuffled, augmented training tiles."""
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
+        """Validation tiles in stored order."""
+        return self._loader("val", train=False)
+
+    def test_dataloader(self) -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
+        """Test tiles in stored order."""
+        return self._loader("test", train=False)
+
+    @property
+    def has_test(self) -> bool:
+        """Whether the dataset holds any test tiles."""
+        return bool(self.indices["test"].size)
