@@ -152,7 +152,7 @@ def evaluate(
 
     if n_pos and n_pred:
         points = gpd.GeoSeries(pred_m.representative_point(), crs=metric_crs)
-        _, hit_truth = points.sindex.query(pos, predicate="contains")
+        hit_truth, _ = points.sindex.query(pos, predicate="contains")
         point_hit_rate = len(set(hit_truth.tolist())) / n_pos
     else:
         point_hit_rate = 1.0 if not n_pos else 0.0

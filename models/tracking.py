@@ -64,18 +64,30 @@ def mlflow_run(
 
 
 class MlflowEpochMetrics(L.Callback):
-    """Log every scalar in ``trainer.callback_metrics`` to the active run after each epoch."""
+    """Log each epoch's ``val_*`` and ``train_*`` scalars to the active MLflow run.
 
-    def _log(self, trainer: L.Trainer) -> None:
-        if trainer.sanity_checking:
-            return
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    Validation metrics are final in ``on_validation_end``; epoch-reduced training metrics
+    in ``on_train_epoch_end``. Both are logged with ``step`` = epoch.
+    """
+
+    @staticmethod
+    def _log(trainer: L.Trainer, prefix: str) -> None:
+        metrics = {
+            k: float(v)
+            for k, v in trainer.callback_metrics.items()
+            if k.startswith(prefix) and v.numel() == 1
+        }
         if metrics:
             mlflow.log_metrics(metrics, step=trainer.current_epoch)
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Log validation (and the latest training) metrics at this epoch."""
-        self._log(trainer)
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Log this epoch's validation metrics (not during the sanity check)."""
+        if not trainer.sanity_checking:
+            self._log(trainer, "val_")
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Log this epoch's training metrics."""
+        self._log(trainer, "train_")
 
 
 def log_checkpoint(path: str | Path) -> None:

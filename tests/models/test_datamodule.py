@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+import xarray as xr
+
+from cube.errors import DataError, InvalidInputError
+from models.datamodule import (
+    TileDataModule,
+    TileDataset,
+    TileLoaderConfig,
+    default_num_workers,
+)
+
+from .conftest import make_tiles
+
+
+def test_augmentation_moves_image_and_label_together(tiles: xr.Dataset) -> None:
+    ds = TileDataset(tiles, np.arange(8), augment=True, crop_size=32, seed=3)
+    for i in range(len(ds)):
+        image, label = ds[i]
+        assert image.shape == (10, 32, 32)
+        assert label.shape == (1, 32, 32)
+        bright = image.mean(0) > 0.55
+        assert bool((bright == (label[0] == 1.0)).float().mean() > 0.97)
+
+
+def test_datamodule_uses_stored_split_lazily(tiles: xr.Dataset) -> None:
+    assert tiles["image"].chunks is not None  # dask-backed: read per tile
+    dm = TileDataModule(tiles, TileLoaderConfig(batch_size=4, num_workers=0))
+    assert [len(dm.indices[s]) for s in ("train", "val", "test")] == [16, 4, 4]
+    x, y = next(iter(dm.val_dataloader()))
+    assert x.shape == (4, 10, 64, 64)
+    np.testing.assert_array_equal(y[:, 0].numpy(), tiles["label"].values[16:20])
+
+
+def test_workers_sized_to_machine() -> None:
+    assert default_num_workers(2) == 0
+    assert default_num_workers(4) == 3
+    assert default_num_workers(64) == 8
+
+
+def test_missing_validation_split_is_invalid() -> None:
+    ds = make_tiles(n=6)
+    ds["split"] = ("tile", np.array(["train"] * 6))
+    with pytest.raises(InvalidInputError, match="no 'val' tiles"):
+        TileDataModule(ds)
+
+
+def test_contract_violations_are_data_errors() -> None:
+    with pytest.raises(DataError, match="lacks variables"):
+        TileDataModule(make_tiles(n=6).drop_vars("label"))
+    with pytest.raises(DataError, match="image dims"):
+        TileDataModule(make_tiles(n=6).transpose("tile", "y", "x", "band"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"batch_size": 0}, "batch size"), ({"crop_size": 40}, "multiple of 32")],
+)
+def test_bad_loader_config(kwargs: dict[str, int], match: str) -> None:
+    with pytest.raises(InvalidInputError, match=match):
+        TileLoaderConfig(**kwargs)
