@@ -53,7 +53,9 @@ class AOI:
     def __post_init__(self) -> None:
         """Validate name, geometry, dates and cloud cover."""
         if not self.name or any(c in self.name for c in "/\\ "):
-            raise InvalidInputError(f"AOI name {self.name!r} must be non-empty, without '/' or spaces")
+            raise InvalidInputError(
+                f"AOI name {self.name!r} must be non-empty, without '/' or spaces"
+            )
         _check_polygon(self.geometry, self.name)
         if self.end < self.start:
             raise InvalidInputError(
@@ -76,10 +78,10 @@ def _check_polygon(geom: Any, name: str) -> None:
         kind = getattr(geom, "geom_type", type(geom).__name__)
         raise InvalidInputError(f"AOI {name!r}: geometry must be a non-empty Polygon, got {kind}")
     minx, miny, maxx, maxy = geom.bounds
-    if not (-180.0 <= minx and maxx <= 180.0):
-        raise InvalidInputError(f"AOI {name!r}: longitude outside [-180, 180] (bounds {geom.bounds})")
-    if not (-90.0 <= miny and maxy <= 90.0):
-        raise InvalidInputError(f"AOI {name!r}: latitude outside [-90, 90] (bounds {geom.bounds})")
+    if minx < -180.0 or maxx > 180.0:
+        raise InvalidInputError(f"AOI {name!r}: longitude outside [-180, 180] ({geom.bounds})")
+    if miny < -90.0 or maxy > 90.0:
+        raise InvalidInputError(f"AOI {name!r}: latitude outside [-90, 90] ({geom.bounds})")
     if not geom.is_valid:
         raise InvalidInputError(f"AOI {name!r}: invalid polygon ({explain_validity(geom)})")
     if geom.area == 0:

@@ -112,7 +112,8 @@ def load_known_sites(path: str | Path | None = None) -> tuple[KnownSite, ...]:
             text = Path(path).read_text(encoding="utf-8")
         doc = json.loads(text)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"cannot read known sites {path or 'package data'}: {exc}") from None
+        where = path or "package data"
+        raise InvalidInputError(f"cannot read known sites {where}: {exc}") from None
     sites = tuple(_site_from_feature(f, path or "known_sites.geojson") for f in doc["features"])
     names = [s.name for s in sites]
     dupes = sorted({n for n in names if names.count(n) > 1})
