@@ -1,0 +1,70 @@
+"""Blending: chunked == single-window, no seams, and errors on bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import pytest
+import rioxarray  # noqa: F401
+import xarray as xr
+
+from cube.errors import InvalidInputError
+from serving.predict import blend_window, chunk_size_for_budget, predict
+from serving.predictors import PredictorSpec
+
+
+def _features(size: int = 320, seed: int = 1) -> xr.DataArray:
+    rng = np.random.default_rng(seed)
+    data = rng.random((10, size, size), dtype=np.float32)
+    feats = xr.DataArray(
+        data,
+        dims=("band", "y", "x"),
+        coords={"y": 500_005.0 - 10 * np.arange(size), "x": 300_005.0 + 10 * np.arange(size)},
+    )
+    return feats.rio.write_crs("EPSG:32633")
+
+
+def test_chunked_run_equals_single_window(tiny_onnx: Path) -> None:
+    feats = _features(320)
+    spec = PredictorSpec("onnxruntime", str(tiny_onnx))
+    single = predict(feats, spec, tile=64, overlap=16, batch=4, chunk=320)
+    assert single.data.numblocks == (1, 1)
+    chunked = predict(feats, spec, tile=64, overlap=16, batch=4, chunk=96)
+    assert chunked.data.numblocks == (3, 3)
+    a, b = single.values, chunked.values
+    assert a.dtype == np.float32 and a.shape == (320, 320)
+    assert 0.0 <= a.min() and a.max() <= 1.0
+    np.testing.assert_allclose(b, a, atol=1e-5, rtol=0)
+    assert chunked.rio.crs == feats.rio.crs
+
+
+def test_blended_pointwise_model_has_no_seams(pointwise_model: Path) -> None:
+    """A 1x1 conv is tiling-independent: the blend must reproduce it everywhere, edges too."""
+    feats = _features(300)
+    spec = PredictorSpec("onnxruntime", str(pointwise_model))
+    prob = predict(feats.chunk({"y": 128, "x": 128}), spec, tile=64, overlap=16, batch=8).values
+    w = np.linspace(-2, 2, 10)
+    expected = 1 / (1 + np.exp(-(np.tensordot(w, feats.values, axes=1) + 0.1)))
+    np.testing.assert_allclose(prob, expected, atol=1e-5)
+
+
+def test_blend_window_is_smooth_and_positive() -> None:
+    w = blend_window(64)
+    assert w.min() > 0 and w[32, 32] == w.max()
+    np.testing.assert_allclose(w, w.T)
+
+
+def test_bad_inputs_are_rejected(pointwise_model: Path) -> None:
+    spec = PredictorSpec("onnxruntime", str(pointwise_model))
+    with pytest.raises(InvalidInputError, match="10 feature bands"):
+        predict(_features(128).isel(band=slice(0, 6)), spec, tile=64)
+    with pytest.raises(InvalidInputError, match="overlap"):
+        predict(_features(128), spec, tile=64, overlap=64)
+    with pytest.raises(InvalidInputError, match="smaller than one"):
+        predict(_features(128), spec, tile=256)
+    with pytest.raises(InvalidInputError, match="too small"):
+        chunk_size_for_budget(1, tile=256)
+    assert chunk_size_for_budget(2048, tile=256) % 256 == 0
+    assert isinstance(predict(_features(128), spec, tile=64, overlap=16).data, da.Array)
