@@ -74,7 +74,7 @@ class SceneSpec:
             raise InvalidInputError(f"scene {self.name}: terrain 'real' needs a background folder")
         if self.n_complexes < 0 or self.n_confusers < 0:
             raise InvalidInputError(f"scene {self.name}: negative structure counts")
-        if self.n_complexes + self.n_confusers > (self.size_px // 256) ** 2 * 2:
+        if self.n_complexes + self.n_confusers > (self.size_px // 256) ** 2:
             raise InvalidInputError(f"scene {self.name}: too many structures for {self.size_px} px")
         if not 0.0 <= self.cloud_fraction <= 0.9:
             raise InvalidInputError(f"scene {self.name}: cloud_fraction outside [0, 0.9]")

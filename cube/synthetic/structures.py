@@ -25,7 +25,7 @@ from cube.synthetic.spectra import Material
 __all__ = ["CONFUSER_KINDS", "Structure", "place_structures"]
 
 CONFUSER_KINDS: tuple[str, ...] = ("quarry", "airport", "industrial", "farm")
-_RADIUS = {"launch_complex": 75, "quarry": 55, "airport": 0, "industrial": 60, "farm": 80}
+_RADIUS = {"launch_complex": 65, "quarry": 50, "airport": 0, "industrial": 60, "farm": 70}
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def _farm(rng: np.random.Generator, cx: float, cy: float) -> Structure:
                         box(cx - 60 + 40 * i, cy - 40 + 40 * j, cx - 22 + 40 * i, cy - 2 + 40 * j),
                     )
                 )
-    parts.append((Material.METAL_ROOF, _rect(cx, cy + 45, 8, 5, 0)))
+    parts.append((Material.METAL_ROOF, _rect(cx, cy + 40, 8, 5, 0)))
     hull = unary_union([g for _, g in parts]).convex_hull
     return Structure("farm", tuple(parts), hull, (cx, cy))
 
@@ -208,7 +208,7 @@ def place_structures(
             cx, cy = (float(v) for v in rng.uniform(margin, size - margin, 2))
             r0, r1 = int(max(cy - radius, 0)), int(min(cy + radius, size))
             c0, c1 = int(max(cx - radius, 0)), int(min(cx + radius, size))
-            if water[r0:r1, c0:c1].any():
+            if water[r0:r1, c0:c1].mean() > 0.03:  # a stream may cross, a shore may not
                 continue
             if all(np.hypot(cx - x, cy - y) > radius + r + 15 for x, y, r in centres):
                 break

@@ -105,7 +105,7 @@ def make_background(spec: SceneSpec, rng: np.random.Generator) -> Background:
     elif spec.terrain == "forest":
         soil = _mix(spectra.STEPPE_SOIL, spectra.ROCK, 0.5 * large)
         veg = np.clip(0.55 + 0.6 * medium, 0, 1)
-        river = np.abs(smooth_noise(rng, size, 400) - 0.5) < 0.012
+        river = np.abs(smooth_noise(rng, size, 400) - 0.5) < 0.004
         water |= river
         vegetation = spectra.FOREST
     else:  # coast: sea on one side of a wiggly shoreline, steppe inland, a beach strip
