@@ -25,6 +25,7 @@ from typing import Any
 import dask.array as dsa
 import geopandas as gpd
 import numpy as np
+import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from pyproj import Transformer
 from scipy.ndimage import uniform_filter

@@ -18,6 +18,7 @@ import dask
 import dask.array as dsa
 import numpy as np
 import psycopg
+import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from pyproj import Transformer
 from rasterio.transform import Affine

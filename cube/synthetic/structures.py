@@ -195,8 +195,9 @@ def place_structures(
     Raises:
         InvalidInputError: Not enough dry land to place them all.
     """
+    first = int(rng.integers(0, len(CONFUSER_KINDS)))
     kinds = ["launch_complex"] * n_complexes + [
-        CONFUSER_KINDS[(i + int(rng.integers(0, 4))) % 4] for i in range(n_confusers)
+        CONFUSER_KINDS[(first + i) % len(CONFUSER_KINDS)] for i in range(n_confusers)
     ]
     placed: list[Structure] = []
     centres: list[tuple[float, float, float]] = []
