@@ -47,7 +47,9 @@ def load_torch_model(path: str | Path, model_name: str | None = None) -> nn.Modu
         model_name = model_name or hparams.get("model_name")
         kwargs = dict(hparams.get("model_kwargs") or {})
         state = {
-            k.removeprefix("model."): v for k, v in blob["state_dict"].items() if k.startswith("model.")
+            k.removeprefix("model."): v
+            for k, v in blob["state_dict"].items()
+            if k.startswith("model.")
         }
     else:
         state = blob
@@ -58,5 +60,7 @@ def load_torch_model(path: str | Path, model_name: str | None = None) -> nn.Modu
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
-        raise InvalidInputError(f"weights in {path} do not fit model {model_name!r}: {exc}") from exc
+        raise InvalidInputError(
+            f"weights in {path} do not fit model {model_name!r}: {exc}"
+        ) from exc
     return net.eval()

@@ -90,7 +90,14 @@ def validate_onnx(
                 f"max |sigmoid error| {serr:.3g} (limit {sigmoid_atol:.3g})"
             )
     report = ExportReport(
-        str(onnx_path), 17, tuple(batch_sizes), rtol, sigmoid_atol, max_logit, errs, sig_errs,
+        str(onnx_path),
+        17,
+        tuple(batch_sizes),
+        rtol,
+        sigmoid_atol,
+        max_logit,
+        errs,
+        sig_errs,
         not failures,
     )
     if failures:

@@ -18,7 +18,11 @@ __all__ = ["AsyncTritonSegClient", "RetryPolicy", "TritonSegClient"]
 T = TypeVar("T")
 
 #: gRPC status codes worth another try (server restarting, overloaded, slow).
-RETRYABLE = ("StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED", "StatusCode.RESOURCE_EXHAUSTED")
+RETRYABLE = (
+    "StatusCode.UNAVAILABLE",
+    "StatusCode.DEADLINE_EXCEEDED",
+    "StatusCode.RESOURCE_EXHAUSTED",
+)
 
 
 @dataclass(frozen=True)

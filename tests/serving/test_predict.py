@@ -35,7 +35,7 @@ def test_chunked_run_equals_single_window(tiny_onnx: Path) -> None:
     assert chunked.data.numblocks == (3, 3)
     a, b = single.values, chunked.values
     assert a.dtype == np.float32 and a.shape == (320, 320)
-    assert 0.0 <= a.min() and a.max() <= 1.0
+    assert a.min() >= 0.0 and a.max() <= 1.0
     np.testing.assert_allclose(b, a, atol=1e-5, rtol=0)
     assert chunked.rio.crs == feats.rio.crs
 
