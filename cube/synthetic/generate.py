@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -148,7 +149,8 @@ def generate_scenes(
         The written paths.
 
     Raises:
-        InvalidInputError: Duplicate scene names or no specs.
+        InvalidInputError: Duplicate scene names, no specs, or structures that do not fit;
+            the scene folders of this call are then removed.
     """
     names = [s.name for s in specs]
     if not names or len(set(names)) != len(names):
@@ -158,11 +160,16 @@ def generate_scenes(
     items: list[dict[str, Any]] = []
     truth: list[dict[str, Any]] = []
     sites: list[dict[str, Any]] = []
-    for spec in specs:
-        i, t, s = _scene(spec, out, base_url)
-        items += i
-        truth += t
-        sites += s
+    try:
+        for spec in specs:
+            i, t, s = _scene(spec, out, base_url)
+            items += i
+            truth += t
+            sites += s
+    except BaseException:
+        for spec in specs:  # leave no half-written scene behind
+            shutil.rmtree(out / spec.name, ignore_errors=True)
+        raise
     items_path = out / "items.json"
     items_path.write_text(
         json.dumps({"type": "FeatureCollection", "features": items}), encoding="utf-8"

@@ -207,6 +207,24 @@ def test_duplicate_names_rejected(tmp_path: Path):
     assert not (tmp_path / "items.json").exists()
 
 
+def test_failed_generation_leaves_no_scene(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from cube.synthetic import generate as generate_module
+
+    real_place = generate_module.place_structures
+
+    def place(rng, size, water, n_complexes, n_confusers):  # the 2nd scene has no room
+        if n_confusers == 1:
+            raise InvalidInputError("no room for another quarry")
+        return real_place(rng, size, water, n_complexes, n_confusers)
+
+    monkeypatch.setattr(generate_module, "place_structures", place)
+    ok = SceneSpec(name="ok", seed=1, size_px=256, n_dates=1, n_complexes=1, n_confusers=0)
+    bad = SceneSpec(name="bad", seed=2, size_px=256, n_dates=1, n_complexes=0, n_confusers=1)
+    with pytest.raises(InvalidInputError, match="no room"):
+        generate_scenes([ok, bad], tmp_path)
+    assert not (tmp_path / "ok").exists() and not (tmp_path / "items.json").exists()
+
+
 def test_demo_presets():
     boxes = [box(*s.bounds) for s in DEMO_SCENES]
     assert all(a.intersection(b).area == 0 for i, a in enumerate(boxes) for b in boxes[i + 1 :])
