@@ -142,7 +142,7 @@ class OnnxRuntimePredictor:
 
 
 class OpenVinoPredictor:
-    """OpenVINO CPU plugin reading the ONNX file directly."""
+    """OpenVINO CPU plugin reading the ONNX file directly (fp32: no implicit bf16 on AMX CPUs)."""
 
     def __init__(self, spec: PredictorSpec) -> None:
         import openvino as ov
@@ -151,7 +151,9 @@ class OpenVinoPredictor:
         core = ov.Core()
         try:
             self.compiled = core.compile_model(
-                str(path), "CPU", {"INFERENCE_NUM_THREADS": spec.threads}
+                str(path),
+                "CPU",
+                {"INFERENCE_NUM_THREADS": spec.threads, "INFERENCE_PRECISION_HINT": "f32"},
             )
         except Exception as exc:
             raise InvalidInputError(f"OpenVINO cannot load {path}: {exc}") from exc
