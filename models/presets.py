@@ -20,13 +20,14 @@ PRESETS: dict[str, TrainConfig] = {
     "default": TrainConfig(),
     "demo": TrainConfig(
         model="unet_mini",
-        epochs=15,
+        epochs=60,
         batch_size=8,
         max_minutes=8.0,
         crop_size=128,
-        lr=2e-3,
-        lr_patience=3,
-        early_stop_patience=6,
+        lr=3e-3,
+        lr_patience=5,
+        early_stop_patience=15,
+        positive_fraction=0.5,
     ),
 }
 

@@ -51,6 +51,8 @@ class TrainConfig:
         experiment: MLflow experiment name.
         registered_model_name: MLflow registered model name.
         limit_train_batches: Fraction or count of training batches per epoch (Lightning).
+        positive_fraction: Oversampling of tiles with positives (see
+            :mod:`models.datamodule`); ``None`` samples uniformly.
     """
 
     model: str = "unet_r34"
@@ -71,6 +73,7 @@ class TrainConfig:
     experiment: str = "launchwatch"
     registered_model_name: str = "launchwatch-unet"
     limit_train_batches: int | float = 1.0
+    positive_fraction: float | None = None
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -88,7 +91,13 @@ class TrainConfig:
             raise InvalidInputError(f"lr_factor must be in (0, 1), got {self.lr_factor}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise InvalidInputError(f"max_minutes must be > 0, got {self.max_minutes}")
-        TileLoaderConfig(self.batch_size, self.num_workers, self.crop_size, self.seed)
+        self.loader_config()
+
+    def loader_config(self) -> TileLoaderConfig:
+        """The DataModule options of this run."""
+        return TileLoaderConfig(
+            self.batch_size, self.num_workers, self.crop_size, self.seed, self.positive_fraction
+        )
 
     def params(self) -> dict[str, Any]:
         """Flat parameters for MLflow."""
@@ -152,8 +161,7 @@ def train_model(
         InvalidInputError: Tiles unusable for training (no train/val tiles, wrong channels).
         DataError: Tiles dataset does not follow the contract.
     """
-    loader = TileLoaderConfig(config.batch_size, config.num_workers, config.crop_size, config.seed)
-    dm = TileDataModule(tiles, loader)
+    dm = TileDataModule(tiles, config.loader_config())
     allowed = (OPTICAL_CHANNELS, OPTICAL_CHANNELS + SAR_CHANNELS)
     if dm.in_channels not in (allowed if config.model == "dual_encoder_unet" else allowed[:1]):
         raise InvalidInputError(
