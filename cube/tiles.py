@@ -121,12 +121,12 @@ def make_tiles(
                 image.astype(np.float32).rechunk((1, -1, -1, -1)),
             ),
             "label": (("tile", "y", "x"), label.astype(np.float32).rechunk((1, -1, -1))),
-            "split": (("tile",), split.astype(str)),
+            "split": (("tile",), split.astype(object)),  # vlen strings: a Zarr v3 dtype
             "row": (("tile",), np.array([origins[i][0] for i in keep], np.int32)),
             "col": (("tile",), np.array([origins[i][1] for i in keep], np.int32)),
             "positive_fraction": (("tile",), fraction[keep].astype(np.float32)),
         },
-        coords={"band": [str(b) for b in features["band"].values]},
+        coords={"band": np.array([str(b) for b in features["band"].values], dtype=object)},
         attrs={
             "tile_size": tile,
             "overlap": overlap,
