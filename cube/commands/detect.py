@@ -1,0 +1,176 @@
+"""``python -m cube.run detect``: features → probability (Zarr + COG) → polygons → PostGIS."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dask
+import xarray as xr
+from dask.diagnostics import ProgressBar
+from rich.console import Console
+from rich.table import Table
+
+from cube.aoi import parse_aoi
+from cube.errors import DataError, InvalidInputError, StoreIncompleteError
+from cube.settings import Settings
+from serving.detections_db import insert_detections, write_detections_file
+from serving.model_source import model_version, resolve_model
+from serving.postprocess import PostprocessConfig, detections_frame, polygonize
+from serving.predict import chunk_size_for_budget, predict
+from serving.predictors import PredictorSpec, fastest_local_backend
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``detect`` and its options."""
+    p = subparsers.add_parser("detect", help="scan an AOI with the model and store detections")
+    p.add_argument("--aoi", required=True, help="AOI name, GeoJSON file or minx,miny,maxx,maxy")
+    p.add_argument("--catalog", default=None, help="STAC API URL or ItemCollection path (ingest)")
+    p.add_argument("--start", default=None, help="ISO start date (ingest)")
+    p.add_argument("--end", default=None, help="ISO end date (ingest)")
+    p.add_argument("--store", default=None, help="store root URL (default: settings)")
+    p.add_argument("--model", required=True, help="checkpoint (.ckpt/.pt), .onnx or MLflow URI")
+    p.add_argument("--model-name", default=None, help="registry name for a plain .pt state dict")
+    p.add_argument("--serving-mode", choices=("local", "triton"), default=None)
+    p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default=None)
+    p.add_argument("--triton-url", default=None, help="Triton gRPC HOST:PORT")
+    p.add_argument("--triton-model", default="unet_seg", help="model name in Triton")
+    p.add_argument("--output", type=Path, default=None, help="detections .geojson or .gpkg")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--dedup-eps-m", type=float, default=250.0, help="DBSCAN radius (metres)")
+    p.add_argument("--min-area-km2", type=float, default=0.0)
+    p.add_argument("--tile", type=int, default=256)
+    p.add_argument("--overlap", type=int, default=64)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--memory-budget-mb", type=float, default=1024.0, help="sets chunk sizes")
+    p.add_argument("--scheduler", default=None, help="threads|synchronous|tcp://HOST:PORT")
+    p.add_argument("--no-db", action="store_true", help="do not write to PostGIS")
+    p.set_defaults(func=run)
+
+
+@contextlib.contextmanager
+def _scheduler(spec: str | None) -> Iterator[None]:
+    if spec and "://" in spec:
+        from distributed import Client
+
+        with Client(spec):
+            yield
+    else:
+        with dask.config.set(scheduler=spec or "threads"):
+            yield
+
+
+def _psycopg_dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _code_version() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _features(args: argparse.Namespace, settings: Settings, loc: Any) -> xr.DataArray:
+    """Open ``features.zarr``, running the ingest stage first when it is missing."""
+    from cube.store import open_dataset
+
+    try:
+        ds = open_dataset(loc, "features.zarr", "features")
+    except (StoreIncompleteError, FileNotFoundError, KeyError):
+        try:
+            from cube.commands import ingest
+        except ImportError as exc:
+            raise DataError(
+                f"features.zarr of AOI {loc.aoi} is missing and no ingest stage is available: "
+                f"run `python -m cube.run ingest --aoi {args.aoi}` first"
+            ) from exc
+        if ingest.run(args, settings) != 0:
+            raise DataError(f"ingest of AOI {loc.aoi} failed") from None
+        ds = open_dataset(loc, "features.zarr", "features")
+    name = "features" if "features" in ds else next(iter(ds.data_vars))
+    return ds[name]
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run detection for one AOI and print a summary table."""
+    from cube.store import StoreLocation, read_manifest, write_cog, write_dataset
+
+    aoi = parse_aoi(args.aoi, args.start, args.end)
+    root = args.store or settings.store_root
+    opts = settings.storage_options if root.startswith("s3://") else None
+    loc = StoreLocation(root, aoi.name, opts)
+    triton_url = args.triton_url or settings.triton_url
+    mode = args.serving_mode or ("triton" if triton_url else "local")
+    chunk = chunk_size_for_budget(args.memory_budget_mb, args.tile)
+    config = PostprocessConfig(args.threshold, args.min_area_km2, args.dedup_eps_m)
+    with tempfile.TemporaryDirectory(prefix="detect-") as tmp:
+        if mode == "triton":
+            if not triton_url:
+                raise InvalidInputError("--serving-mode triton needs --triton-url or TRITON_URL")
+            spec = PredictorSpec("triton", args.triton_model, triton_url=triton_url)
+            version = f"triton:{args.triton_model}"
+        else:
+            backend = args.backend or fastest_local_backend()
+            spec = resolve_model(args.model, backend, Path(tmp), args.model_name)
+            version = model_version(spec.model)
+        features = _features(args, settings, loc)
+        with _scheduler(args.scheduler), ProgressBar():
+            prob = predict(features, spec, args.tile, args.overlap, args.batch, chunk)
+            write_dataset(prob.to_dataset(name="probability"), loc, "probability.zarr", "probability")
+        from cube.store import open_dataset
+
+        prob = open_dataset(loc, "probability.zarr", "probability")["probability"]
+        cog = write_cog(prob, loc, "probability.tif")
+        with _scheduler(args.scheduler):
+            polygons = polygonize(prob, config)
+    manifest = read_manifest(loc)
+    evidence = {
+        "scenes": manifest.get("scenes", []),
+        "dates": manifest.get("dates", [aoi.start.isoformat(), aoi.end.isoformat()]),
+        "features": loc.url("features.zarr"),
+        "probability": loc.url("probability.zarr"),
+        "probability_cog": cog,
+        "backend": spec.backend,
+        "serving_mode": mode,
+        "model_version": version,
+        "code_version": _code_version(),
+        "threshold": config.threshold,
+        "dedup_eps_m": config.dedup_eps_m,
+        "tile": args.tile,
+        "overlap": args.overlap,
+    }
+    det = detections_frame(polygons, version, aoi.name, evidence)
+    ids = [] if args.no_db else insert_detections(_psycopg_dsn(settings.database_url), det)
+    if args.output is not None:
+        write_detections_file(det, args.output)
+    table = Table(title=f"detect {aoi.name}")
+    table.add_column("item")
+    table.add_column("value", justify="right")
+    for key, value in (
+        ("serving", f"{mode} / {spec.backend}"),
+        ("model", version),
+        ("raster", f"{features.sizes['y']} x {features.sizes['x']} px"),
+        ("chunk", f"{chunk} px"),
+        ("detections", str(len(det))),
+        ("stored in PostGIS", str(len(ids))),
+        ("probability", loc.url("probability.zarr")),
+        ("output", str(args.output or "-")),
+    ):
+        table.add_row(key, value)
+    Console().print(table)
+    return 0
