@@ -59,3 +59,23 @@ def test_contract_violations_are_data_errors() -> None:
 def test_bad_loader_config(kwargs: dict[str, int], match: str) -> None:
     with pytest.raises(InvalidInputError, match=match):
         TileLoaderConfig(**kwargs)
+
+
+def test_positive_crops_contain_positives(tiles: xr.Dataset) -> None:
+    with_pos = np.flatnonzero((tiles["label"] == 1).any(("y", "x")).values)
+    ds = TileDataset(tiles, with_pos, augment=True, crop_size=32, positive_crop=True, seed=1)
+    for i in range(len(ds)):
+        assert bool((ds[i][1] == 1.0).any())
+
+
+def test_positive_fraction_oversamples_positive_tiles() -> None:
+    ds = make_tiles(n=40)
+    has_pos = (ds["label"] == 1).any(("y", "x")).values
+    config = TileLoaderConfig(batch_size=4, num_workers=0, positive_fraction=0.9)
+    sampler = TileDataModule(ds, config)._sampler()
+    assert sampler is not None
+    train = TileDataModule(ds).indices["train"]
+    drawn = [bool(has_pos[train[i]]) for _ in range(20) for i in sampler]
+    assert np.mean(drawn) > 0.8 > np.mean(has_pos[train])
+    with pytest.raises(InvalidInputError, match="positive_fraction"):
+        TileLoaderConfig(positive_fraction=1.0)
