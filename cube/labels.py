@@ -56,16 +56,24 @@ def site_points(sites: gpd.GeoDataFrame | Iterable[KnownSite | Point]) -> list[P
     return [s.point if isinstance(s, KnownSite) else s for s in sites]
 
 
+def _nan_uniform_mean(block: np.ndarray, size: int) -> np.ndarray:
+    """Mean over a ``size`` square ignoring NaN (a running-sum filter would smear NaN)."""
+    valid = np.isfinite(block)
+    total = uniform_filter(np.where(valid, block, 0.0).astype(np.float64), size, mode="nearest")
+    count = uniform_filter(valid.astype(np.float64), size, mode="nearest")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (total / count).astype(np.float32)
+
+
 def _context_mean(layer: xr.DataArray, window: int) -> xr.DataArray:
-    """Lazy mean over a ``window`` x ``window`` square (edges repeat), same chunks as ``layer``."""
+    """Lazy NaN-aware mean over a ``window`` square (edges repeat), same chunks as ``layer``."""
     data = dsa.asarray(layer.data)
-    depth = min(window // 2, *(min(c) for c in data.chunks))
     mean = data.map_overlap(
-        uniform_filter,
-        depth=depth,
+        _nan_uniform_mean,
+        depth=window // 2,
         boundary="nearest",
-        size=2 * depth + 1,
-        mode="nearest",
+        allow_rechunk=True,  # chunks thinner than the window (a grid's last row) get merged
+        size=window,
         dtype=np.float32,
     )
     return layer.copy(data=mean)

@@ -96,6 +96,17 @@ def test_labels_follow_the_rule(scene: SyntheticCatalog):
     assert positive.sum() < 0.8 * (dist <= 800).sum()
 
 
+def test_labels_survive_nodata(scene: SyntheticCatalog):
+    features = features_from_scene(scene, "lab")
+    sites = load_known_sites(scene.known_sites)
+    clean = weak_labels(features, sites).values
+    holed = features.where(features.x > features.x[40])  # a nodata strip on the west edge
+    labels = weak_labels(holed, sites).values
+    assert (labels[:, :40] < 1).all()
+    # NaN must not leak through the context mean into the rest of the grid
+    np.testing.assert_array_equal(labels[:, 200:], clean[:, 200:])
+
+
 def test_labels_accept_points_and_no_sites(scene: SyntheticCatalog):
     features = features_from_scene(scene, "lab")
     sites = load_known_sites(scene.known_sites)
