@@ -200,7 +200,7 @@ def parse_aoi(
         name = name.replace(".", "p").replace("-", "m")
     elif spec.lower().endswith((".geojson", ".json")) or Path(spec).exists():
         path = Path(spec)
-        name, geom = path.stem.split(".")[0], _parse_geojson(path)
+        name, geom = path.stem.split(".")[0].replace(" ", "_"), _parse_geojson(path)
     else:
         raise InvalidInputError(
             f"unknown AOI {spec!r}: use one of {', '.join(list_aois())}, "
