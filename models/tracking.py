@@ -95,17 +95,22 @@ def log_checkpoint(path: str | Path) -> None:
     mlflow.log_artifact(str(path), artifact_path="checkpoints")
 
 
-def log_registered_model(model: nn.Module, registered_name: str) -> str:
+def log_registered_model(
+    model: nn.Module, registered_name: str, checkpoint: str | Path | None = None
+) -> str:
     """Log ``model`` as the run's ``model`` artifact, register it, return ``name/version``.
 
     The model is pickled (it needs ``models`` and smp importable to load) and its pip
     requirements are given explicitly, which skips MLflow's slow requirement inference.
+    ``checkpoint`` (the Lightning ``.ckpt``) travels inside the model artifact as an extra
+    file, so ``models:/{name}/{version}`` also resolves to a checkpoint for serving.
     """
     info = mlflow.pytorch.log_model(
         model,
         name="model",
         registered_model_name=registered_name,
         serialization_format="pickle",
+        extra_files=[str(checkpoint)] if checkpoint is not None else None,
         pip_requirements=[
             f"torch=={torch.__version__.split('+')[0]}",
             f"segmentation-models-pytorch=={smp.__version__}",

@@ -210,7 +210,7 @@ def train_model(
             metrics.update({k: float(v) for k, v in results[0].items()})
             mlflow.log_metrics({k: v for k, v in metrics.items() if k.startswith("test_")})
         log_checkpoint(best_path)
-        version = log_registered_model(best.model.eval(), config.registered_model_name)
+        version = log_registered_model(best.model.eval(), config.registered_model_name, best_path)
     best_score = ckpt.best_model_score
     return TrainResult(
         run_id=run_id,

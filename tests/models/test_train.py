@@ -59,6 +59,8 @@ def test_train_model_records_mlflow_run_and_reloads(
     assert name == "launchwatch-unet"
     registered = client.get_model_version(name, version)
     assert registered.run_id == result.run_id
+    model_dir = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}"))
+    assert [p.name for p in model_dir.rglob("*.ckpt")] == [Path(result.checkpoint_path).name]
 
     x = torch.from_numpy(tiles["image"].values[:2])
     reloaded = SegmentationModule.load_from_checkpoint(result.checkpoint_path).eval()
