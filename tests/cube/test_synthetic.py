@@ -249,3 +249,20 @@ def test_items_served_by_stac_api(catalog: SyntheticCatalog, stac_api: Callable[
         ).items()
     )
     assert {i.id for i in found} == {"SYN_tiny_train_20240305", "SYN_tiny_heldout_20240305"}
+
+
+def test_synth_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import argparse
+
+    from cube.commands import synth
+    from cube.settings import Settings
+
+    tiny = (SceneSpec(name="cmd", seed=5, size_px=256, n_dates=1, n_complexes=1, n_confusers=0),)
+    monkeypatch.setattr(synth, "DEMO_SCENES", tiny)
+    parser = argparse.ArgumentParser()
+    synth.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["synth", "--out", str(tmp_path), "--seed", "2", "--s1"])
+    assert args.func(args, Settings()) == 0
+    items = json.loads((tmp_path / "items.json").read_text())["features"]
+    assert {i["collection"] for i in items} == {"sentinel-2-l2a", "sentinel-1-rtc"}
+    assert "seed 7" in load_known_sites(tmp_path / "known_sites.geojson")[0].source
