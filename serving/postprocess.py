@@ -9,6 +9,7 @@ stays bounded by one chunk plus the vector output.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +50,9 @@ class PostprocessConfig:
             raise InvalidInputError("min_area_km2 must be >= 0 and dedup_eps_m > 0")
 
 
-def _label_block(block: np.ndarray, block_id: tuple[int, int], nx: int, size: int) -> np.ndarray:
+def _label_block(
+    block: np.ndarray, nx: int, size: int, block_id: tuple[int, int] = (0, 0)
+) -> np.ndarray:
     lab, _ = ndimage.label(block)
     offset = (block_id[0] * nx + block_id[1]) * size
     out: np.ndarray = np.where(lab > 0, lab.astype(np.int64) + offset, 0)
@@ -67,11 +70,9 @@ def label_components(mask: da.Array) -> da.Array:
     Computes only the border rows/columns of the per-chunk labels to find equivalences; the
     returned array stays lazy.
     """
-    ny, nx = mask.numblocks
+    _ny, nx = mask.numblocks
     size = int(max(mask.chunks[0])) * int(max(mask.chunks[1])) + 1
-    local = mask.map_blocks(
-        lambda b, block_id=None: _label_block(b, block_id, nx, size), dtype=np.int64
-    )
+    local = da.map_blocks(functools.partial(_label_block, nx=nx, size=size), mask, dtype=np.int64)
     ys, xs = np.cumsum(mask.chunks[0]), np.cumsum(mask.chunks[1])
     borders = [_pairs_lazy(local[y - 1], local[y]) for y in ys[:-1]]
     borders += [_pairs_lazy(local[:, x - 1], local[:, x]) for x in xs[:-1]]
@@ -117,7 +118,12 @@ def _block_polygons(
         first = k not in seen
         seen.add(k)
         out.append(
-            (int(uniq[k]), shape(geom), float(sums[k]) if first else 0.0, int(counts[k]) if first else 0)
+            (
+                int(uniq[k]),
+                shape(geom),
+                float(sums[k]) if first else 0.0,
+                int(counts[k]) if first else 0,
+            )
         )
     return out
 
@@ -192,8 +198,10 @@ def _dedup(gdf: gpd.GeoDataFrame, metric: gpd.GeoDataFrame, eps_m: float) -> gpd
 def detections_frame(
     polygons: gpd.GeoDataFrame, model_version: str, aoi: str, evidence: Mapping[str, Any]
 ) -> gpd.GeoDataFrame:
-    """Add ``model_version``, ``aoi`` and ``evidence`` (provenance dict) to :func:`polygonize`'s
-    output, giving the detections contract columns."""
+    """Give :func:`polygonize`'s output the detections contract columns.
+
+    Adds ``model_version``, ``aoi`` and ``evidence`` (the provenance dict) to every row.
+    """
     out = polygons.copy()
     out["model_version"] = model_version
     out["aoi"] = aoi

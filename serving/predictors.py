@@ -183,7 +183,8 @@ def get_predictor(spec: PredictorSpec) -> Predictor:
 
 def fastest_local_backend() -> Backend:
     """The fastest installed local backend: openvino > onnxruntime > torch."""
-    for name in ("openvino", "onnxruntime"):
+    candidates: tuple[Backend, ...] = ("openvino", "onnxruntime")
+    for name in candidates:
         if importlib.util.find_spec(name) is not None:
-            return name  # type: ignore[return-value]
+            return name
     return "torch"

@@ -71,7 +71,8 @@ def render_pbtxt(cfg: TritonModelConfig) -> str:
         f"max_batch_size: {cfg.max_batch_size}\n"
         f'input [ {{ name: "input" data_type: TYPE_FP32 dims: [ {cfg.bands}, {cfg.tile}, '
         f"{cfg.tile} ] }} ]\n"
-        f'output [ {{ name: "logits" data_type: TYPE_FP32 dims: [ 1, {cfg.tile}, {cfg.tile} ] }} ]\n'
+        f'output [ {{ name: "logits" data_type: TYPE_FP32 dims: [ 1, {cfg.tile}, '
+        f"{cfg.tile} ] }} ]\n"
         f"dynamic_batching {{ preferred_batch_size: [ {preferred} ] "
         f"max_queue_delay_microseconds: {cfg.max_queue_delay_us} }}\n"
         f"instance_group [ {{ count: {cfg.instance_count} kind: {cfg.kind} }} ]\n"

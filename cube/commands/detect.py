@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -93,7 +94,7 @@ def _features(args: argparse.Namespace, settings: Settings, loc: Any) -> xr.Data
         ds = open_dataset(loc, "features.zarr", "features")
     except (StoreIncompleteError, FileNotFoundError, KeyError):
         try:
-            from cube.commands import ingest
+            ingest = importlib.import_module("cube.commands.ingest")
         except ImportError as exc:
             raise DataError(
                 f"features.zarr of AOI {loc.aoi} is missing and no ingest stage is available: "
@@ -131,7 +132,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         features = _features(args, settings, loc)
         with _scheduler(args.scheduler), ProgressBar():
             prob = predict(features, spec, args.tile, args.overlap, args.batch, chunk)
-            write_dataset(prob.to_dataset(name="probability"), loc, "probability.zarr", "probability")
+            write_dataset(
+                prob.to_dataset(name="probability"), loc, "probability.zarr", "probability"
+            )
         from cube.store import open_dataset
 
         prob = open_dataset(loc, "probability.zarr", "probability")["probability"]

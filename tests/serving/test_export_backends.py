@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from cube.errors import DataError, InvalidInputError, NotFoundError
+from deploy.local.triton import TritonService
 from models.lightning_module import SegmentationModule
 from serving.checkpoint import load_torch_model
-from serving.export import export_onnx, main, validate_onnx
-from serving.predictors import PredictorSpec, fastest_local_backend, get_predictor
+from serving.export import main, validate_onnx
+from serving.predictors import Backend, PredictorSpec, fastest_local_backend, get_predictor
 from serving.triton_client import TritonSegClient
 from tests.serving.conftest import TINY_MODEL
 
@@ -28,8 +29,16 @@ def test_export_report_and_cli(tiny_state_dict: Path, tiny_onnx: Path, tmp_path:
     assert report["rtol"] == 1e-4 and set(report["max_abs_error"]) == {"1", "2"}
     out = tmp_path / "repo" / "unet_seg" / "1" / "model.onnx"
     rc = main(
-        ["--checkpoint", str(tiny_state_dict), "--model-name", TINY_MODEL, "--output", str(out),
-         "--batch-sizes", "1,2"]
+        [
+            "--checkpoint",
+            str(tiny_state_dict),
+            "--model-name",
+            TINY_MODEL,
+            "--output",
+            str(out),
+            "--batch-sizes",
+            "1,2",
+        ]
     )
     assert rc == 0 and out.exists()
 
@@ -38,9 +47,7 @@ def test_lightning_checkpoint_loads(tmp_path: Path, tiny_state_dict: Path) -> No
     module = SegmentationModule(model_name=TINY_MODEL)
     module.model.load_state_dict(torch.load(tiny_state_dict))
     ckpt = tmp_path / "m.ckpt"
-    torch.save(
-        {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, ckpt
-    )
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, ckpt)
     net = load_torch_model(ckpt)
     x = torch.from_numpy(_batch(1))
     with torch.no_grad():
@@ -50,22 +57,26 @@ def test_lightning_checkpoint_loads(tmp_path: Path, tiny_state_dict: Path) -> No
 def test_mismatch_fails_loudly(tiny_state_dict: Path, tiny_onnx: Path) -> None:
     other = load_torch_model(tiny_state_dict, TINY_MODEL)
     with torch.no_grad():
-        other.segmentation_head[0].bias.add_(0.5)  # type: ignore[index]
+        other.segmentation_head[0].bias.add_(0.5)  # type: ignore[index,union-attr]
     with pytest.raises(DataError, match=r"max \|logit error\|"):
         validate_onnx(other, tiny_onnx, batch_sizes=(1,), tile=64)
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
-def test_backends_agree_with_torch(backend: str, tiny_state_dict: Path, tiny_onnx: Path) -> None:
+def test_backends_agree_with_torch(
+    backend: Backend, tiny_state_dict: Path, tiny_onnx: Path
+) -> None:
     x = _batch(3)
     ref = get_predictor(PredictorSpec("torch", str(tiny_state_dict), TINY_MODEL)).predict(x)
-    got = get_predictor(PredictorSpec(backend, str(tiny_onnx))).predict(x)  # type: ignore[arg-type]
+    got = get_predictor(PredictorSpec(backend, str(tiny_onnx))).predict(x)
     assert got.shape == ref.shape == (3, 1, 64, 64)
     scale = max(1.0, float(np.abs(ref).max()))
     assert float(np.abs(got - ref).max()) <= 1e-4 * scale
 
 
-def test_triton_backend_agrees_with_onnxruntime(triton_server, pointwise_model: Path) -> None:  # type: ignore[no-untyped-def]
+def test_triton_backend_agrees_with_onnxruntime(
+    triton_server: TritonService, pointwise_model: Path
+) -> None:
     x = _batch(2, 256)
     ref = get_predictor(PredictorSpec("onnxruntime", str(pointwise_model))).predict(x)
     spec = PredictorSpec("triton", "unet_seg", triton_url=triton_server.grpc_url)
@@ -87,7 +98,7 @@ def test_clear_errors(tmp_path: Path, tiny_onnx: Path, tiny_state_dict: Path) ->
     with pytest.raises(InvalidInputError, match="unknown backend"):
         PredictorSpec("tensorrt", "x")  # type: ignore[arg-type]
     for backend in ("onnxruntime", "openvino"):
-        pred = get_predictor(PredictorSpec(backend, str(tiny_onnx)))  # type: ignore[arg-type]
+        pred = get_predictor(PredictorSpec(backend, str(tiny_onnx)))
         with pytest.raises(InvalidInputError, match=r"\(B, 10, H, W\)"):
             pred.predict(np.zeros((1, 6, 64, 64), np.float32))
     assert fastest_local_backend() == "openvino"
