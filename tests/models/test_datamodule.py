@@ -9,6 +9,7 @@ from models.datamodule import (
     TileLoaderConfig,
     default_num_workers,
 )
+from tests.conftest import S3Endpoint
 
 from .conftest import make_tiles
 
@@ -79,3 +80,17 @@ def test_positive_fraction_oversamples_positive_tiles() -> None:
     assert np.mean(drawn) > 0.8 > np.mean(has_pos[train])
     with pytest.raises(InvalidInputError, match="positive_fraction"):
         TileLoaderConfig(positive_fraction=1.0)
+
+
+def test_tiles_read_from_s3(s3: S3Endpoint, s3_root: str) -> None:
+    from cube.tiles import open_tiles
+
+    url = f"{s3_root}/demo/tiles.zarr"
+    local = make_tiles(n=12)
+    local.chunk({"tile": 1}).to_zarr(url, storage_options=dict(s3.storage_options))
+    remote = open_tiles(url, s3.storage_options)
+    dm = TileDataModule(remote, TileLoaderConfig(batch_size=2, num_workers=0))
+    x, y = next(iter(dm.test_dataloader()))
+    test = dm.indices["test"][:2]
+    np.testing.assert_array_equal(x.numpy(), local["image"].values[test])
+    np.testing.assert_array_equal(y[:, 0].numpy(), local["label"].values[test])

@@ -111,3 +111,19 @@ def test_presets() -> None:
     assert demo.batch_size == PRESETS["demo"].batch_size
     with pytest.raises(InvalidInputError, match="unknown preset 'fast'"):
         preset_config("fast")
+
+
+def test_dual_encoder_trains_on_optical_plus_sar_tiles(mlflow_uri: str, tmp_path: Path) -> None:
+    ds = make_tiles(n=8, bands=12)
+    config = TrainConfig(
+        model="dual_encoder_unet",
+        epochs=1,
+        batch_size=4,
+        experiment="t-dual",
+        limit_train_batches=1,
+    )
+    result = train_model(config, ds, mlflow_uri, tmp_path, progress=False)
+    net = SegmentationModule.load_from_checkpoint(result.checkpoint_path).eval()
+    with torch.no_grad():
+        out = net(torch.from_numpy(ds["image"].values[:1]))
+    assert out.shape == (1, 1, 64, 64)
