@@ -21,10 +21,14 @@ def model_version(path: str | Path) -> str:
     return f"{path.stem}@{digest.hexdigest()[:12]}"
 
 
-def _download(uri: str, dest: Path) -> Path:
+def _download(uri: str, dest: Path, tracking_uri: str | None) -> Path:
     import mlflow
 
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, dst_path=str(dest), tracking_uri=tracking_uri
+        )
+    )
     if local.is_dir():
         found = sorted(local.rglob("*.onnx")) or sorted(local.rglob("*.ckpt"))
         if not found:
@@ -34,18 +38,23 @@ def _download(uri: str, dest: Path) -> Path:
 
 
 def resolve_model(
-    model: str, backend: Backend, work_dir: Path, model_name: str | None = None
+    model: str,
+    backend: Backend,
+    work_dir: Path,
+    model_name: str | None = None,
+    tracking_uri: str | None = None,
 ) -> PredictorSpec:
     """Return the spec running ``model`` on a local ``backend``.
 
-    A checkpoint used with onnxruntime/openvino is exported (and validated) to
+    ``model`` may be an MLflow URI (``runs:/…``, ``models:/…``) resolved against
+    ``tracking_uri``; the first ``.onnx`` (else ``.ckpt``) in the artifact is used. A checkpoint used with onnxruntime/openvino is exported (and validated) to
     ``{work_dir}/model.onnx`` first; an ONNX file cannot run on the torch backend.
 
     Raises:
         NotFoundError: The file does not exist.
         InvalidInputError: ONNX with the torch backend, or an unknown file type.
     """
-    path = _download(model, work_dir) if "://" in model else Path(model)
+    path = _download(model, work_dir, tracking_uri) if ":/" in model else Path(model)
     if not path.is_file():
         raise NotFoundError(f"model {path} does not exist")
     if path.suffix == ".onnx":

@@ -127,7 +127,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             version = f"triton:{args.triton_model}"
         else:
             backend = args.backend or fastest_local_backend()
-            spec = resolve_model(args.model, backend, Path(tmp), args.model_name)
+            spec = resolve_model(
+                args.model, backend, Path(tmp), args.model_name, settings.effective_mlflow_uri
+            )
             version = model_version(spec.model)
         features = _features(args, settings, loc)
         with _scheduler(args.scheduler), ProgressBar():
