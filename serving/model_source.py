@@ -47,8 +47,9 @@ def resolve_model(
     """Return the spec running ``model`` on a local ``backend``.
 
     ``model`` may be an MLflow URI (``runs:/…``, ``models:/…``) resolved against
-    ``tracking_uri``; the first ``.onnx`` (else ``.ckpt``) in the artifact is used. A checkpoint used with onnxruntime/openvino is exported (and validated) to
-    ``{work_dir}/model.onnx`` first; an ONNX file cannot run on the torch backend.
+    ``tracking_uri``; the first ``.onnx`` (else ``.ckpt``) in the artifact is used. A
+    checkpoint used with onnxruntime/openvino is exported (and validated) to
+    ``{work_dir}/<stem>.onnx`` first; an ONNX file cannot run on the torch backend.
 
     Raises:
         NotFoundError: The file does not exist.

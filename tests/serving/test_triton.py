@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
+import rioxarray  # noqa: F401
+import xarray as xr
 
 from cube.errors import InvalidInputError, ServiceUnavailableError
 from deploy.local.process import free_port, wait_until
 from deploy.local.service import LocalService
 from deploy.local.triton import TritonService
+from serving.detections_db import insert_detections
+from serving.postprocess import detections_frame, polygonize
+from serving.predict import predict
+from serving.predictors import PredictorSpec, get_predictor
 from serving.triton_client import AsyncTritonSegClient, RetryPolicy, TritonSegClient
 from serving.triton_repo import (
     TritonModelConfig,
@@ -104,19 +110,43 @@ def test_wrong_channels_is_clear_error(triton_server: TritonService) -> None:
         client.predict(np.zeros((1, 6, 256, 256), np.float32))
 
 
-def test_retries_then_clear_error_when_server_gone(tmp_path: Path, pointwise_model: Path) -> None:
-    """Stop a second server mid-run: the client retries with backoff, then fails clearly."""
+def test_server_stopped_mid_run_fails_clearly_and_stores_nothing(
+    tmp_path: Path, pointwise_model: Path, pg_dsn: str
+) -> None:
+    """A dedicated server stopped after the first batch of a run: clear error, nothing stored.
+
+    The client retries with backoff and jitter, then raises ServiceUnavailableError; the
+    pipeline never reaches the (single-transaction) insert, so ``detections`` stays empty.
+    """
     write_model_repository(pointwise_model, tmp_path / "repo", local_config())
     svc = TritonService(tmp_path, tmp_path / "repo", free_port(), free_port(), free_port())
     svc.start()
-    client = TritonSegClient(
-        svc.grpc_url, retry=RetryPolicy(attempts=3, base_s=0.2, timeout_s=5), seed=0
-    )
-    x = np.ones((1, 10, 256, 256), np.float32)
-    client.predict(x)
-    svc.stop()
-    assert not svc.status().running
-    t0 = time.monotonic()
+    feats = xr.DataArray(
+        np.random.default_rng(0).random((10, 512, 512), dtype=np.float32),
+        dims=("band", "y", "x"),
+        coords={"y": 3_100_000.0 - 10 * np.arange(512), "x": 500_000.0 + 10 * np.arange(512)},
+    ).rio.write_crs("EPSG:32617")
+    get_predictor.cache_clear()
+    spec = PredictorSpec("triton", "unet_seg", triton_url=svc.grpc_url)
+    client = get_predictor(spec)
+    assert isinstance(client, TritonSegClient)
+    client.retry = RetryPolicy(attempts=3, base_s=0.2, timeout_s=5)
+    done: list[int] = []
+    real_predict = client.predict
+
+    def predict_then_stop(batch: np.ndarray) -> np.ndarray:
+        out = real_predict(batch)
+        if not done:  # the first batch got through: now take the server away
+            done.append(len(batch))
+            svc.stop()
+        return out
+
+    object.__setattr__(client, "predict", predict_then_stop)
+    prob = predict(feats, spec, tile=256, overlap=64, batch=4, chunk=256)
     with pytest.raises(ServiceUnavailableError, match="after 3 attempts"):
-        client.predict(x)
-    assert time.monotonic() - t0 > 0  # backoff slept between attempts (no timing claim)
+        polygons = polygonize(prob.compute(scheduler="synchronous"))
+        insert_detections(pg_dsn, detections_frame(polygons, "m@1", "aoi", {}))
+    assert done and not svc.status().running
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM detections").fetchone() == (0,)
+    get_predictor.cache_clear()
