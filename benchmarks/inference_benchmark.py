@@ -48,6 +48,10 @@ def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v]
 
 
+def _json_default(value: object) -> float | str:
+    return float(value) if isinstance(value, np.floating) else str(value)
+
+
 def synthetic_raster(path: Path, size: int, seed: int = 0) -> Path:
     """Write a 10-band float32 GeoTIFF (UTM, 10 m) of ``size`` x ``size`` px in 512-px strips."""
     rng = np.random.default_rng(seed)
@@ -205,11 +209,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = {
         "machine": {"platform": platform.platform(), "cpus": torch.get_num_threads()},
         "model": args.model_name,
+        "config": {k: str(v) for k, v in vars(args).items()},
+        "notes": (
+            "peak_rss_mb is the process high-water mark (getrusage), so it only grows across "
+            "the runs in the order listed; tiles counts the global-grid tiles of the raster; "
+            "latency is one predictor call on a batch after one warm-up call"
+        ),
         "tile": 256,
         "results": rows,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2, default=float))
+    args.output.write_text(json.dumps(report, indent=2, default=_json_default))
     table = Table(title=f"inference benchmark ({args.model_name}, 256-px tiles)")
     for col in (
         "mode",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -25,6 +26,7 @@ __all__ = [
     "Predictor",
     "PredictorSpec",
     "TorchPredictor",
+    "clear_predictors",
     "fastest_local_backend",
     "get_predictor",
 ]
@@ -158,17 +160,38 @@ class OpenVinoPredictor:
         except Exception as exc:
             raise InvalidInputError(f"OpenVINO cannot load {path}: {exc}") from exc
         self.bands, self.max_batch, self.name = spec.bands, spec.max_batch, "openvino"
+        self._local = threading.local()
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Return logits."""
+        """Return logits (one infer request per thread: requests are not thread-safe)."""
         x = _check_batch(batch, self.bands, f"model {self.name}")
-        out: np.ndarray = np.asarray(self.compiled(x)[0])
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        out: np.ndarray = np.array(request.infer([x])[0], copy=True)
         return out
 
 
-@functools.lru_cache(maxsize=4)
+_BUILD_LOCK = threading.Lock()
+
+
 def get_predictor(spec: PredictorSpec) -> Predictor:
-    """Build (once per process) the predictor ``spec`` describes."""
+    """Return the predictor ``spec`` describes, built once per process (thread-safe).
+
+    Dask's threaded workers share it; :func:`clear_predictors` drops the cache.
+    """
+    with _BUILD_LOCK:
+        return _build(spec)
+
+
+def clear_predictors() -> None:
+    """Forget every built predictor (e.g. after the model file changed)."""
+    with _BUILD_LOCK:
+        _build.cache_clear()
+
+
+@functools.lru_cache(maxsize=4)
+def _build(spec: PredictorSpec) -> Predictor:
     if spec.backend == "torch":
         return TorchPredictor(spec)
     if spec.backend == "onnxruntime":

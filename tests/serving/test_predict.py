@@ -12,7 +12,7 @@ import xarray as xr
 
 from cube.errors import InvalidInputError
 from serving.predict import blend_window, chunk_size_for_budget, predict
-from serving.predictors import PredictorSpec
+from serving.predictors import Backend, PredictorSpec
 
 
 def _features(size: int = 320, seed: int = 1) -> xr.DataArray:
@@ -26,9 +26,11 @@ def _features(size: int = 320, seed: int = 1) -> xr.DataArray:
     return feats.rio.write_crs("EPSG:32633")
 
 
-def test_chunked_run_equals_single_window(tiny_onnx: Path) -> None:
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_chunked_run_equals_single_window(backend: Backend, tiny_onnx: Path) -> None:
+    """Chunks computed by dask's threaded scheduler share one predictor per process."""
     feats = _features(320)
-    spec = PredictorSpec("onnxruntime", str(tiny_onnx))
+    spec = PredictorSpec(backend, str(tiny_onnx))
     single = predict(feats, spec, tile=64, overlap=16, batch=4, chunk=320)
     assert single.data.numblocks == (1, 1)
     chunked = predict(feats, spec, tile=64, overlap=16, batch=4, chunk=96)

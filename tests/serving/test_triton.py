@@ -21,7 +21,7 @@ from deploy.local.triton import TritonService
 from serving.detections_db import insert_detections
 from serving.postprocess import detections_frame, polygonize
 from serving.predict import predict
-from serving.predictors import PredictorSpec, get_predictor
+from serving.predictors import PredictorSpec, clear_predictors, get_predictor
 from serving.triton_client import AsyncTritonSegClient, RetryPolicy, TritonSegClient
 from serving.triton_repo import (
     TritonModelConfig,
@@ -126,7 +126,7 @@ def test_server_stopped_mid_run_fails_clearly_and_stores_nothing(
         dims=("band", "y", "x"),
         coords={"y": 3_100_000.0 - 10 * np.arange(512), "x": 500_000.0 + 10 * np.arange(512)},
     ).rio.write_crs("EPSG:32617")
-    get_predictor.cache_clear()
+    clear_predictors()
     spec = PredictorSpec("triton", "unet_seg", triton_url=svc.grpc_url)
     client = get_predictor(spec)
     assert isinstance(client, TritonSegClient)
@@ -149,4 +149,4 @@ def test_server_stopped_mid_run_fails_clearly_and_stores_nothing(
     assert done and not svc.status().running
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM detections").fetchone() == (0,)
-    get_predictor.cache_clear()
+    clear_predictors()
