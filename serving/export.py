@@ -16,14 +16,14 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from cube.errors import DataError, LaunchwatchError
+from cube.errors import DataError, InvalidInputError, LaunchwatchError
 
 __all__ = ["ExportReport", "export_onnx", "main", "validate_onnx"]
 
@@ -140,6 +140,23 @@ def export_onnx(
     return report
 
 
+def _write_triton_config(onnx_path: Path, variant: str) -> None:
+    """Write the Triton config of ``variant`` for ``{repo}/{model}/{version}/model.onnx``."""
+    from serving.triton_repo import local_config, production_config, write_model_repository
+
+    if not onnx_path.parent.name.isdigit():
+        raise InvalidInputError(
+            f"{onnx_path} is not inside a Triton version dir ({{repo}}/{{model}}/{{version}}/)"
+        )
+    cfg = (
+        local_config()
+        if variant == "python"
+        else production_config("KIND_GPU" if variant == "gpu" else "KIND_CPU")
+    )
+    cfg = replace(cfg, name=onnx_path.parent.parent.name)
+    write_model_repository(onnx_path, onnx_path.parents[2], cfg, int(onnx_path.parent.name))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the process exit code."""
     from serving.checkpoint import load_torch_model
@@ -151,10 +168,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--batch-sizes", default=",".join(map(str, VALIDATION_BATCHES)), help="validated sizes"
     )
+    parser.add_argument(
+        "--triton-config",
+        choices=("none", "gpu", "cpu", "python"),
+        default="none",
+        help="also write config.pbtxt for Triton next to the version dir "
+        "(onnxruntime on KIND_GPU/KIND_CPU, or the local python backend + model.py)",
+    )
     args = parser.parse_args(argv)
     try:
         net = load_torch_model(args.checkpoint, args.model_name)
         report = export_onnx(net, args.output, [int(b) for b in args.batch_sizes.split(",")])
+        if args.triton_config != "none":
+            _write_triton_config(Path(args.output), args.triton_config)
     except LaunchwatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ValueError) else 1

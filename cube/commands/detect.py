@@ -37,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--start", default=None, help="ISO start date (ingest)")
     p.add_argument("--end", default=None, help="ISO end date (ingest)")
     p.add_argument("--store", default=None, help="store root URL (default: settings)")
-    p.add_argument("--model", required=True, help="checkpoint (.ckpt/.pt), .onnx or MLflow URI")
+    p.add_argument("--model", default=None, help="checkpoint (.ckpt/.pt), .onnx or MLflow URI")
     p.add_argument("--model-name", default=None, help="registry name for a plain .pt state dict")
     p.add_argument("--serving-mode", choices=("local", "triton"), default=None)
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default=None)
@@ -126,6 +126,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             spec = PredictorSpec("triton", args.triton_model, triton_url=triton_url)
             version = f"triton:{args.triton_model}"
         else:
+            if not args.model:
+                raise InvalidInputError("--model is required with --serving-mode local")
             backend = args.backend or fastest_local_backend()
             spec = resolve_model(
                 args.model, backend, Path(tmp), args.model_name, settings.effective_mlflow_uri

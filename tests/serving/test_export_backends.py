@@ -38,9 +38,15 @@ def test_export_report_and_cli(tiny_state_dict: Path, tiny_onnx: Path, tmp_path:
             str(out),
             "--batch-sizes",
             "1,2",
+            "--triton-config",
+            "python",
         ]
     )
     assert rc == 0 and out.exists()
+    assert 'backend: "python"' in (out.parents[1] / "config.pbtxt").read_text()
+    assert (out.parent / "model.py").exists()
+    bad = ["--checkpoint", str(tmp_path / "missing.ckpt"), "--output", str(out)]
+    assert main(bad) == 1  # NotFoundError: a clear one-line message, exit code 1
 
 
 def test_lightning_checkpoint_loads(tmp_path: Path, tiny_state_dict: Path) -> None:
