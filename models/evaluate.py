@@ -30,7 +30,14 @@ from scipy.optimize import linear_sum_assignment
 
 from cube.errors import InvalidInputError, NotFoundError
 
-__all__ = ["POSITIVE_KIND", "EvaluationReport", "evaluate", "read_polygons"]
+__all__ = [
+    "POSITIVE_KIND",
+    "EvaluationReport",
+    "FalseAlarmReport",
+    "confuser_false_alarms",
+    "evaluate",
+    "read_polygons",
+]
 
 POSITIVE_KIND = "launch_complex"
 
@@ -183,3 +190,46 @@ def evaluate(
         area_km2=area_km2,
         false_alarms_per_1000_km2=rate,
     )
+
+
+@dataclass(frozen=True)
+class FalseAlarmReport:
+    """Detections inside scenes that hold no launch complex at all (every one is false)."""
+
+    confuser_scenes: int
+    confuser_area_km2: float
+    confuser_scene_detections: int
+    fa_per_1000km2: float
+
+    def to_dict(self) -> dict[str, float | int]:
+        """Plain dict (JSON-serialisable)."""
+        return asdict(self)
+
+
+def confuser_false_alarms(
+    predictions: gpd.GeoDataFrame | str | Path, scenes: gpd.GeoDataFrame | str | Path
+) -> FalseAlarmReport:
+    """False alarms per 1,000 km² over the confuser-only scenes.
+
+    Args:
+        predictions: Detection polygons.
+        scenes: Scene footprints with an ``n_complexes`` column (as written by
+            ``cube.synthetic``); rows with ``n_complexes == 0`` are the confuser-only scenes.
+
+    Raises:
+        InvalidInputError: Footprints without ``n_complexes``.
+    """
+    scenes_gdf = read_polygons(scenes, "scenes")
+    if "n_complexes" not in scenes_gdf.columns:
+        raise InvalidInputError("scene footprints need an 'n_complexes' property")
+    empty = scenes_gdf[scenes_gdf["n_complexes"] == 0]
+    pred_gdf = read_polygons(predictions, "predictions")
+    if empty.empty:
+        return FalseAlarmReport(0, 0.0, 0, float("nan"))
+    crs = empty.to_crs(4326).estimate_utm_crs()
+    area = float(empty.to_crs(crs).area.sum() / 1e6)
+    hits = 0
+    if len(pred_gdf):
+        points = pred_gdf.to_crs(crs).representative_point()
+        hits = int(points.within(empty.to_crs(crs).union_all()).sum())
+    return FalseAlarmReport(len(empty), area, hits, hits / area * 1000.0)

@@ -118,6 +118,24 @@ class TritonSegClient:
         except Exception:
             return False
 
+    def load(self) -> None:
+        """(Re)load the model from the repository (server in explicit model-control mode).
+
+        Triton reads the newest version directory again, so a freshly exported model is served
+        without restarting the server.
+
+        Raises:
+            ServiceUnavailableError: The server is down after the retries, or refused the load.
+        """
+        try:
+            self._call(lambda: self._client.load_model(self.model), "load")
+        except ServiceUnavailableError:
+            raise
+        except Exception as exc:
+            raise ServiceUnavailableError(
+                f"Triton at {self.url} could not load model {self.model!r}: {exc}"
+            ) from exc
+
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Return raw logits (B, 1, H, W) for a float32 batch (B, bands, H, W)."""
         x = _check(batch, self.bands)

@@ -43,6 +43,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default=None)
     p.add_argument("--triton-url", default=None, help="Triton gRPC HOST:PORT")
     p.add_argument("--triton-model", default="unet_seg", help="model name in Triton")
+    p.add_argument(
+        "--model-version",
+        default=None,
+        help="version recorded with the detections (default: file hash, or triton:<model>)",
+    )
     p.add_argument("--output", type=Path, default=None, help="detections .geojson or .gpkg")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--dedup-eps-m", type=float, default=250.0, help="DBSCAN radius (metres)")
@@ -124,7 +129,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if not triton_url:
                 raise InvalidInputError("--serving-mode triton needs --triton-url or TRITON_URL")
             spec = PredictorSpec("triton", args.triton_model, triton_url=triton_url)
-            version = f"triton:{args.triton_model}"
+            version = args.model_version or f"triton:{args.triton_model}"
         else:
             if not args.model:
                 raise InvalidInputError("--model is required with --serving-mode local")
@@ -132,7 +137,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             spec = resolve_model(
                 args.model, backend, Path(tmp), args.model_name, settings.effective_mlflow_uri
             )
-            version = model_version(spec.model)
+            version = args.model_version or model_version(spec.model)
         features = _features(args, settings, loc)
         with _scheduler(args.scheduler), ProgressBar():
             prob = predict(features, spec, args.tile, args.overlap, args.batch, chunk)

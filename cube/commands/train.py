@@ -9,12 +9,16 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from cube.settings import Settings
 
-__all__ = ["add_parser", "run"]
+if TYPE_CHECKING:
+    from models.train import TrainResult
+
+__all__ = ["add_parser", "run", "train"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,8 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Open the tiles, train, print the MLflow run id, checkpoint and model version."""
+def train(args: argparse.Namespace, settings: Settings) -> TrainResult:
+    """Open the AOI's tiles and train with the preset and overrides of ``args``."""
     from cube.tiles import open_tiles
     from models.presets import preset_config
     from models.train import train_model
@@ -50,7 +54,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     tiles = open_tiles(url, storage_options)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     out = args.out or settings.data_dir / "checkpoints" / args.aoi / stamp
-    result = train_model(config, tiles, settings.effective_mlflow_uri, out)
+    return train_model(config, tiles, settings.effective_mlflow_uri, out)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Train, then print the MLflow run id, checkpoint and model version."""
+    result = train(args, settings)
     console = Console()
     console.print(f"MLflow run id:  [bold]{result.run_id}[/bold]")
     console.print(f"checkpoint:     {result.checkpoint_path}")

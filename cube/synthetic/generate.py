@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from rasterio.transform import Affine
 from shapely import affinity
-from shapely.geometry import Point, mapping
+from shapely.geometry import Point, box, mapping
 
 from cube.errors import InvalidInputError
 from cube.synthetic.publish import asset_href, s1_item, s2_item, to_wgs84, write_cog, write_geojson
@@ -36,6 +36,8 @@ class SyntheticCatalog:
         truth: ``truth.geojson``: every planted structure (``kind``, ``scene``,
             ``scene_split``).
         known_sites: ``known_sites.geojson``: main pads of the training scenes' complexes.
+        scenes: ``scenes.geojson``: scene footprints (``scene``, ``split``, ``terrain``,
+            ``n_complexes``, ``n_confusers``), e.g. for false alarms on confuser-only scenes.
         n_items: Number of STAC items.
     """
 
@@ -43,6 +45,7 @@ class SyntheticCatalog:
     items: Path
     truth: Path
     known_sites: Path
+    scenes: Path
     n_items: int
 
 
@@ -131,14 +134,31 @@ def _scene(spec: SceneSpec, out: Path, base_url: str | None) -> tuple[list, list
     return items, truth, sites
 
 
+def _footprint(spec: SceneSpec) -> dict[str, Any]:
+    """The scene's footprint in EPSG:4326 as a GeoJSON feature."""
+    minx, miny, maxx, maxy = spec.bounds
+    return {
+        "type": "Feature",
+        "geometry": mapping(to_wgs84(box(minx, miny, maxx, maxy), spec.epsg)),
+        "properties": {
+            "scene": spec.name,
+            "split": spec.split,
+            "terrain": spec.terrain,
+            "n_complexes": spec.n_complexes,
+            "n_confusers": spec.n_confusers,
+        },
+    }
+
+
 def generate_scenes(
     specs: Sequence[SceneSpec], out_dir: str | Path, base_url: str | None = None
 ) -> SyntheticCatalog:
     """Write COGs, a STAC ItemCollection, ``truth.geojson`` and ``known_sites.geojson``.
 
     Layout: ``{out_dir}/{scene}/{yyyymmdd}/{B02..B12,SCL[,vv,vh]}.tif``, ``items.json``,
-    ``truth.geojson``, ``known_sites.geojson``. Asset hrefs are ``file://`` URIs, or
-    ``{base_url}/{relative path}`` when a base URL is given (serve ``out_dir`` over HTTP).
+    ``truth.geojson``, ``known_sites.geojson``, ``scenes.geojson``. Asset hrefs are
+    ``file://`` URIs, or ``{base_url}/{relative path}`` when a base URL is given (serve
+    ``out_dir`` over HTTP).
 
     Args:
         specs: Scenes to generate; names must be unique.
@@ -176,10 +196,12 @@ def generate_scenes(
     )
     write_geojson(out / "truth.geojson", truth)
     write_geojson(out / "known_sites.geojson", sites)
+    write_geojson(out / "scenes.geojson", [_footprint(spec) for spec in specs])
     return SyntheticCatalog(
         root=out,
         items=items_path,
         truth=out / "truth.geojson",
         known_sites=out / "known_sites.geojson",
+        scenes=out / "scenes.geojson",
         n_items=len(items),
     )

@@ -123,6 +123,10 @@ class TritonService:
             f"--http-port={self.http_port}",
             f"--grpc-port={self.grpc_port}",
             f"--metrics-port={self.metrics_port}",
+            # explicit control: load what the repository holds now, reload on request
+            # (TritonSegClient.load) when `cube.run full` publishes a new version
+            "--model-control-mode=explicit",
+            "--load-model=*",
             "--exit-timeout-secs=5",
         ]
         return cmd, env

@@ -130,6 +130,21 @@ def test_truth_and_known_sites(catalog: SyntheticCatalog):
     assert 300 <= max(maxx - minx, maxy - miny) <= 1600
 
 
+def test_scene_footprints(catalog: SyntheticCatalog):
+    scenes = {
+        f["properties"]["scene"]: f for f in json.loads(catalog.scenes.read_text())["features"]
+    }
+    assert set(scenes) == {"tiny_train", "tiny_heldout"}
+    assert scenes["tiny_heldout"]["properties"]["split"] == "heldout"
+    assert scenes["tiny_heldout"]["properties"]["n_confusers"] == 1
+    across = Transformer.from_crs(4326, 32641, always_xy=True).transform
+    footprint = ops.transform(across, shape(scenes["tiny_heldout"]["geometry"]))
+    assert footprint.area == pytest.approx(5120.0**2, rel=1e-3)
+    truth = json.loads(catalog.truth.read_text())["features"]
+    for f in truth:
+        assert shape(scenes[f["properties"]["scene"]]["geometry"]).contains(shape(f["geometry"]))
+
+
 def test_structures_stand_out_at_truth(catalog: SyntheticCatalog):
     truth = json.loads(catalog.truth.read_text())["features"]
     poly = next(shape(f["geometry"]) for f in truth if f["properties"]["scene"] == "tiny_train")

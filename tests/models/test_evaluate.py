@@ -7,7 +7,7 @@ from shapely.geometry import box
 
 from cube.errors import InvalidInputError, NotFoundError
 from cube.run import main
-from models.evaluate import evaluate
+from models.evaluate import confuser_false_alarms, evaluate
 
 UTM = 32633  # metres; 1 km boxes in a 10 km x 10 km scene
 KM = 1000.0
@@ -94,3 +94,28 @@ def test_evaluate_command_bad_input_exits_2(tmp_path: Path) -> None:
     _truth().to_file(truth, driver="GeoJSON")
     args = ["evaluate", "--predictions", str(truth), "--truth", str(truth), "--iou", "2"]
     assert main(args) == 2
+
+
+def test_confuser_false_alarms_counts_only_confuser_only_scenes():
+    scenes = gpd.GeoDataFrame(
+        {"scene": ["a", "b"], "n_complexes": [0, 2]},
+        geometry=[box(63.0, 45.0, 63.1, 45.1), box(63.1, 45.0, 63.2, 45.1)],
+        crs=4326,
+    )
+    pred = gpd.GeoDataFrame(
+        geometry=[
+            box(63.01, 45.01, 63.02, 45.02),  # confuser-only scene: a false alarm
+            box(63.03, 45.03, 63.04, 45.04),  # same scene
+            box(63.15, 45.05, 63.16, 45.06),  # scene with complexes: not counted here
+        ],
+        crs=4326,
+    )
+    report = confuser_false_alarms(pred, scenes)
+    assert report.confuser_scenes == 1
+    assert report.confuser_scene_detections == 2
+    assert 80 < report.confuser_area_km2 < 95  # 0.1 deg x 0.1 deg at 45 N
+    assert report.fa_per_1000km2 == pytest.approx(2 / report.confuser_area_km2 * 1000)
+    empty = confuser_false_alarms(gpd.GeoDataFrame(geometry=[], crs=4326), scenes)
+    assert empty.confuser_scene_detections == 0 and empty.fa_per_1000km2 == 0.0
+    with pytest.raises(InvalidInputError, match="n_complexes"):
+        confuser_false_alarms(pred, scenes.drop(columns="n_complexes"))
