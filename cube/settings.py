@@ -74,7 +74,11 @@ class Settings(BaseSettings):
 
     @property
     def effective_mlflow_uri(self) -> str:
-        """Tracking URI: the configured one, else the embedded sqlite store under the state dir."""
+        """Tracking URI: the configured one, else the embedded MLflow server.
+
+        The embedded server (sqlite + local artifacts under the state dir) is started by
+        ``python -m deploy.local up`` and by ``make demo``.
+        """
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
         return f"http://127.0.0.1:{self.mlflow_port}"
