@@ -36,7 +36,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from cube.aoi import parse_aoi
+from cube.aoi import AOI, parse_aoi
 from cube.errors import InvalidInputError, LaunchwatchError
 from cube.settings import Settings
 
@@ -271,7 +271,11 @@ def _detect(
 
 
 def _evaluate(
-    detections: dict[str, Path], train_aoi: str | None, truth: Path, scenes: Path | None
+    detections: dict[str, Path],
+    aois: dict[str, AOI],
+    train_aoi: str | None,
+    truth: Path,
+    scenes: Path | None,
 ) -> list[dict[str, Any]]:
     """Score each AOI's detections against the truth polygons inside the AOI."""
     import geopandas as gpd
@@ -282,7 +286,7 @@ def _evaluate(
     scenes_gdf = gpd.read_file(scenes).to_crs(4326) if scenes else None
     rows = []
     for name, path in detections.items():
-        aoi = parse_aoi(name)
+        aoi = aois[name]
         inside = truth_gdf[truth_gdf.intersects(aoi.geometry)]
         pred = read_polygons(path, f"detections of {name}")
         row: dict[str, Any] = {"aoi": name, "split": "train" if name == train_aoi else "heldout"}
@@ -343,10 +347,11 @@ def _ingest(args: argparse.Namespace, settings: Settings, root: str, spec: str) 
         raise LaunchwatchError(f"ingest {name} returned a non-zero exit code")
 
 
-def _check(args: argparse.Namespace) -> list[str]:
-    names = [parse_aoi(a, args.start, args.end).name for a in args.aoi]
-    if len(set(names)) != len(names):
-        raise InvalidInputError(f"--aoi names repeat: {names}")
+def _check(args: argparse.Namespace) -> dict[str, AOI]:
+    aois = {a.name: a for a in (parse_aoi(spec, args.start, args.end) for spec in args.aoi)}
+    names = list(aois)
+    if len(names) != len(args.aoi):
+        raise InvalidInputError(f"--aoi names repeat: {args.aoi}")
     if args.train_aoi and parse_aoi(args.train_aoi).name not in names:
         raise InvalidInputError(f"--train-aoi {args.train_aoi} is not one of --aoi {names}")
     if args.skip_training and not args.model:
@@ -355,12 +360,13 @@ def _check(args: argparse.Namespace) -> list[str]:
         raise InvalidInputError(f"truth file {args.truth} does not exist")
     if args.scenes is not None and not args.scenes.is_file():
         raise InvalidInputError(f"scenes file {args.scenes} does not exist")
-    return names
+    return aois
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run every stage for every AOI; print and write the report; 1 if anything failed."""
-    names = _check(args)
+    aois = _check(args)
+    names = list(aois)
     root = args.store or settings.store_root
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     out = Path(settings.data_dir) / "runs" / stamp
@@ -416,7 +422,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             state.attempt(
                 "evaluate",
                 ",".join(detections),
-                lambda: _evaluate(detections, train_aoi, truth, args.scenes),
+                lambda: _evaluate(detections, aois, train_aoi, truth, args.scenes),
             )[1]
             or []
         )
