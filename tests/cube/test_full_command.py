@@ -1,0 +1,32 @@
+"""Argument checks of ``cube.run full`` (before any service is touched)."""
+
+from pathlib import Path
+
+import pytest
+
+from cube.run import main
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--aoi", "demo_train", "--train-aoi", "demo_heldout"], "--train-aoi demo_heldout"),
+        (["--aoi", "demo_train", "demo_train"], "repeat"),
+        (["--aoi", "demo_train", "--skip-training"], "--skip-training needs --model"),
+        (["--aoi", "demo_train", "--truth", "nowhere.geojson"], "truth file nowhere.geojson"),
+        (["--aoi", "demo_train", "--scenes", "nowhere.geojson"], "scenes file nowhere.geojson"),
+        (["--aoi", "atlantis"], "unknown AOI 'atlantis'"),
+    ],
+)
+def test_bad_arguments_exit_2_with_reason(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    assert main(["full", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert not any(tmp_path.iterdir())  # no run folder, no report
