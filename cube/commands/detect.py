@@ -8,6 +8,7 @@ import importlib
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--model-name", default=None, help="registry name for a plain .pt state dict")
     p.add_argument("--serving-mode", choices=("local", "triton"), default=None)
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"), default=None)
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="torch backend: tile, infer and blend on this device (auto: CUDA when present)",
+    )
     p.add_argument("--triton-url", default=None, help="Triton gRPC HOST:PORT")
     p.add_argument("--triton-model", default="unet_seg", help="model name in Triton")
     p.add_argument(
@@ -137,6 +144,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             spec = resolve_model(
                 args.model, backend, Path(tmp), args.model_name, settings.effective_mlflow_uri
             )
+            if spec.backend == "torch":
+                spec = replace(spec, device=getattr(args, "device", "auto"))
             version = args.model_version or model_version(spec.model)
         features = _features(args, settings, loc)
         with _scheduler(args.scheduler), ProgressBar():

@@ -42,6 +42,37 @@ def test_chunked_run_equals_single_window(backend: Backend, tiny_onnx: Path) -> 
     assert chunked.rio.crs == feats.rio.crs
 
 
+def test_device_path_equals_host_path(tiny_state_dict: Path, tiny_onnx: Path) -> None:
+    """torch blends on its device (the GPU path, here on the CPU device) like the host path."""
+    feats = _features(320)
+    feats[:, 5:9, 5:9] = np.nan  # cleaned on the device as on the host
+    on_device = predict(
+        feats,
+        PredictorSpec("torch", str(tiny_state_dict), "unet_mini", device="cpu"),
+        tile=64,
+        overlap=16,
+        batch=4,
+        chunk=96,
+    ).values
+    on_host = predict(
+        feats, PredictorSpec("onnxruntime", str(tiny_onnx)), tile=64, overlap=16, batch=4, chunk=96
+    ).values
+    assert np.isfinite(on_device).all()
+    np.testing.assert_allclose(on_device, on_host, atol=1e-5, rtol=0)
+
+
+def test_cuda_device_without_gpu_is_a_clear_error(tiny_state_dict: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    spec = PredictorSpec("torch", str(tiny_state_dict), "unet_mini", device="cuda")
+    with pytest.raises(InvalidInputError, match="no CUDA GPU"):
+        predict(_features(128), spec, tile=64, overlap=16).values
+    with pytest.raises(InvalidInputError, match="device must be"):
+        PredictorSpec("torch", str(tiny_state_dict), device="tpu")  # type: ignore[arg-type]
+
+
 def test_blended_pointwise_model_has_no_seams(pointwise_model: Path) -> None:
     """A 1x1 conv is tiling-independent: the blend must reproduce it everywhere, edges too."""
     feats = _features(300)
