@@ -17,6 +17,7 @@ On a CPU device that path is exercised by the tests through the same interface.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import dask.array as da
@@ -63,6 +64,28 @@ def _grid(lo: int, hi: int, tile: int, stride: int, origin: int) -> list[int]:
     return [origin + k * stride for k in range(k0, k1)]
 
 
+@dataclass(frozen=True)
+class _Placement:
+    """Where one global-grid tile is cut from a haloed chunk and where it lands in the core."""
+
+    cut_y: slice
+    cut_x: slice
+    win: tuple[slice, slice]
+    out: tuple[slice, slice]
+
+    @classmethod
+    def of(cls, oy: int, ox: int, core: tuple[int, int, int, int], tile: int) -> _Placement:
+        y0, y1, x0, x1 = core
+        ty0, ty1 = max(oy, y0), min(oy + tile, y1)
+        tx0, tx1 = max(ox, x0), min(ox + tile, x1)
+        return cls(
+            cut_y=slice(oy - y0 + tile, oy - y0 + 2 * tile),
+            cut_x=slice(ox - x0 + tile, ox - x0 + 2 * tile),
+            win=(slice(ty0 - oy, ty1 - oy), slice(tx0 - ox, tx1 - ox)),
+            out=(slice(ty0 - y0, ty1 - y0), slice(tx0 - x0, tx1 - x0)),
+        )
+
+
 def predict_block(
     block: np.ndarray,
     core: tuple[int, int, int, int],
@@ -99,21 +122,12 @@ def predict_block(
     wsum = np.zeros_like(acc)
     data = np.nan_to_num(np.asarray(block, dtype=np.float32))
     for i in range(0, len(starts), batch):
-        group = starts[i : i + batch]
-        tiles = np.stack(
-            [
-                data[:, oy - y0 + tile : oy - y0 + 2 * tile, ox - x0 + tile : ox - x0 + 2 * tile]
-                for oy, ox in group
-            ]
-        )
+        group = [_Placement.of(oy, ox, core, tile) for oy, ox in starts[i : i + batch]]
+        tiles = np.stack([data[:, pl.cut_y, pl.cut_x] for pl in group])
         probs = _sigmoid(predictor.predict(tiles)[:, 0])
-        for (oy, ox), p in zip(group, probs, strict=True):
-            ty0, ty1 = max(oy, y0), min(oy + tile, y1)
-            tx0, tx1 = max(ox, x0), min(ox + tile, x1)
-            wy, wx = slice(ty0 - oy, ty1 - oy), slice(tx0 - ox, tx1 - ox)
-            ay, ax = slice(ty0 - y0, ty1 - y0), slice(tx0 - x0, tx1 - x0)
-            acc[ay, ax] += window[wy, wx] * p[wy, wx]
-            wsum[ay, ax] += window[wy, wx]
+        for pl, p in zip(group, probs, strict=True):
+            acc[pl.out] += window[pl.win] * p[pl.win]
+            wsum[pl.out] += window[pl.win]
     out: np.ndarray = (acc / wsum).astype(np.float32)
     return out
 
@@ -138,21 +152,12 @@ def _blend_on_device(
     acc = torch.zeros((y1 - y0, x1 - x0), dtype=acc_dtype, device=dev)
     wsum = torch.zeros_like(acc)
     for i in range(0, len(starts), batch):
-        group = starts[i : i + batch]
-        tiles = torch.stack(
-            [
-                data[:, oy - y0 + tile : oy - y0 + 2 * tile, ox - x0 + tile : ox - x0 + 2 * tile]
-                for oy, ox in group
-            ]
-        )
+        group = [_Placement.of(oy, ox, core, tile) for oy, ox in starts[i : i + batch]]
+        tiles = torch.stack([data[:, pl.cut_y, pl.cut_x] for pl in group])
         probs = torch.sigmoid(predictor.logits(tiles)[:, 0].to(acc_dtype))
-        for (oy, ox), p in zip(group, probs, strict=True):
-            ty0, ty1 = max(oy, y0), min(oy + tile, y1)
-            tx0, tx1 = max(ox, x0), min(ox + tile, x1)
-            wy, wx = slice(ty0 - oy, ty1 - oy), slice(tx0 - ox, tx1 - ox)
-            ay, ax = slice(ty0 - y0, ty1 - y0), slice(tx0 - x0, tx1 - x0)
-            acc[ay, ax] += w[wy, wx] * p[wy, wx]
-            wsum[ay, ax] += w[wy, wx]
+        for pl, p in zip(group, probs, strict=True):
+            acc[pl.out] += w[pl.win] * p[pl.win]
+            wsum[pl.out] += w[pl.win]
     out: np.ndarray = (acc / wsum).float().cpu().numpy()
     return out
 

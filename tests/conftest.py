@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -23,6 +23,9 @@ from deploy.local.postgres import PGBIN, PostgresService, apply_schema
 from deploy.local.process import free_port
 from deploy.local.s3 import S3Service
 from deploy.local.stac import StacService
+
+if TYPE_CHECKING:
+    from deploy.local.triton import TritonService
 
 REPO = Path(__file__).resolve().parents[1]
 REALDATA = REPO.parent / "shared" / "realdata"
@@ -154,6 +157,38 @@ def stac_api() -> Iterator[Callable[[Path | Sequence[Mapping[str, Any]]], str]]:
         for service in started:
             service.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def triton_factory() -> Iterator[Callable[[Path], TritonService]]:
+    """Factory: a real tritonserver (CPU, python backend) over a model repository.
+
+    The server runs in explicit model-control mode on free loopback ports and loads what the
+    repository holds at start. Every server is stopped at the end of the session. The Triton
+    venv is built once into ``.local/tritonvenv`` (~40 s) when missing.
+    """
+    from deploy.local.triton import TritonService
+
+    started: list[TritonService] = []
+
+    def start(repo: Path) -> TritonService:
+        repo.mkdir(parents=True, exist_ok=True)
+        svc = TritonService(
+            repo.parent / f"triton-{len(started)}",
+            repo,
+            http_port=free_port(),
+            grpc_port=free_port(),
+            metrics_port=free_port(),
+        )
+        svc.start()
+        started.append(svc)
+        return svc
+
+    try:
+        yield start
+    finally:
+        for svc in started:
+            svc.stop()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -9,7 +9,7 @@ planted truth. A second run reuses the stores and the model.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,7 +20,6 @@ import pytest
 
 from cube.run import main
 from cube.synthetic import SceneSpec, generate_scenes
-from deploy.local.process import free_port
 from deploy.local.triton import TritonService
 from tests.conftest import S3Endpoint
 
@@ -74,20 +73,11 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonService]:
+def triton(
+    tmp_path_factory: pytest.TempPathFactory, triton_factory: Callable[[Path], TritonService]
+) -> TritonService:
     """tritonserver with an empty repository: ``full`` publishes and loads the model."""
-    state = tmp_path_factory.mktemp("e2e-triton")
-    (state / "model_repository").mkdir()
-    svc = TritonService(
-        state,
-        state / "model_repository",
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-    )
-    svc.start()
-    yield svc
-    svc.stop()
+    return triton_factory(tmp_path_factory.mktemp("e2e-triton") / "model_repository")
 
 
 @pytest.fixture

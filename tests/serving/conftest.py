@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +11,6 @@ import pytest
 import torch
 from onnx import helper
 
-from deploy.local.process import free_port
 from deploy.local.triton import TritonService
 from models.registry import create_model
 from serving.export import export_onnx
@@ -72,22 +71,11 @@ def pointwise_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def triton_server(
-    tmp_path_factory: pytest.TempPathFactory, pointwise_model: Path
-) -> Iterator[TritonService]:
-    """A real tritonserver (python backend + onnxruntime) on free loopback ports.
-
-    Serves the pointwise model as ``unet_seg`` with the production batching config. The
-    Triton venv is built once into ``.local/tritonvenv`` (~40 s) when missing.
-    """
-    state = tmp_path_factory.mktemp("triton")
-    write_model_repository(pointwise_model, state / "model_repository", local_config())
-    svc = TritonService(
-        state,
-        state / "model_repository",
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-    )
-    svc.start()
-    yield svc
-    svc.stop()
+    tmp_path_factory: pytest.TempPathFactory,
+    pointwise_model: Path,
+    triton_factory: Callable[[Path], TritonService],
+) -> TritonService:
+    """A real tritonserver serving the pointwise model as ``unet_seg`` (production batching)."""
+    repo = tmp_path_factory.mktemp("triton") / "model_repository"
+    write_model_repository(pointwise_model, repo, local_config())
+    return triton_factory(repo)

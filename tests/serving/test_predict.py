@@ -68,7 +68,7 @@ def test_cuda_device_without_gpu_is_a_clear_error(tiny_state_dict: Path) -> None
         pytest.skip("this machine has a GPU")
     spec = PredictorSpec("torch", str(tiny_state_dict), "unet_mini", device="cuda")
     with pytest.raises(InvalidInputError, match="no CUDA GPU"):
-        predict(_features(128), spec, tile=64, overlap=16).values
+        predict(_features(128), spec, tile=64, overlap=16).compute()
     with pytest.raises(InvalidInputError, match="device must be"):
         PredictorSpec("torch", str(tiny_state_dict), device="tpu")  # type: ignore[arg-type]
 
