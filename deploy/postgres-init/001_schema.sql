@@ -73,3 +73,65 @@ CREATE TABLE IF NOT EXISTS reviews (
     created_at    TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS reviews_detection_idx ON reviews (detection_id, created_at DESC);
+
+-- Monitoring over time (cube.run monitor): per-epoch columns on detections, tracked sites,
+-- their per-epoch observations and the change alerts raised once per site and kind.
+ALTER TABLE detections ADD COLUMN IF NOT EXISTS epoch TEXT;
+ALTER TABLE detections ADD COLUMN IF NOT EXISTS flags TEXT[];
+ALTER TABLE detections ADD COLUMN IF NOT EXISTS novelty TEXT
+    CHECK (novelty IS NULL OR novelty IN ('known', 'novel'));
+ALTER TABLE detections ADD COLUMN IF NOT EXISTS known_site_id INTEGER
+    REFERENCES known_sites (id) ON DELETE SET NULL;
+CREATE INDEX IF NOT EXISTS detections_epoch_idx ON detections (aoi, epoch);
+
+CREATE TABLE IF NOT EXISTS sites (
+    id             BIGSERIAL PRIMARY KEY,
+    site_key       TEXT NOT NULL UNIQUE,
+    aoi            TEXT NOT NULL,
+    geom           geometry(Polygon, 4326) NOT NULL CHECK (ST_IsValid(geom) AND NOT ST_IsEmpty(geom)),
+    centroid       geometry(Point, 4326) NOT NULL CHECK (ST_IsValid(centroid)),
+    status         TEXT NOT NULL DEFAULT 'candidate'
+                   CHECK (status IN ('candidate', 'persistent', 'confirmed', 'rejected', 'inactive')),
+    novelty        TEXT NOT NULL CHECK (novelty IN ('known', 'novel')),
+    known_site_id  INTEGER REFERENCES known_sites (id) ON DELETE SET NULL,
+    first_seen     TEXT NOT NULL,
+    last_seen      TEXT NOT NULL,
+    n_epochs       INTEGER NOT NULL CHECK (n_epochs >= 1),
+    best_score     DOUBLE PRECISION NOT NULL CHECK (best_score >= 0 AND best_score <= 1),
+    flags          TEXT[] NOT NULL DEFAULT '{}',
+    updated_at     TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS sites_geom_gist ON sites USING GIST (geom);
+CREATE INDEX IF NOT EXISTS sites_centroid_gist ON sites USING GIST (centroid);
+CREATE INDEX IF NOT EXISTS sites_status_idx ON sites (aoi, status);
+
+CREATE TABLE IF NOT EXISTS site_observations (
+    id            BIGSERIAL PRIMARY KEY,
+    site_id       BIGINT NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
+    epoch         TEXT NOT NULL,
+    epoch_start   DATE NOT NULL,
+    epoch_end     DATE NOT NULL CHECK (epoch_end >= epoch_start),
+    score         DOUBLE PRECISION NOT NULL CHECK (score >= 0 AND score <= 1),
+    clear_looks   DOUBLE PRECISION CHECK (clear_looks IS NULL OR clear_looks >= 0),
+    detection_id  BIGINT REFERENCES detections (id) ON DELETE SET NULL,
+    geom          geometry(Polygon, 4326) NOT NULL CHECK (ST_IsValid(geom) AND NOT ST_IsEmpty(geom)),
+    flags         TEXT[] NOT NULL DEFAULT '{}',
+    UNIQUE (site_id, epoch)
+);
+CREATE INDEX IF NOT EXISTS site_observations_geom_gist ON site_observations USING GIST (geom);
+CREATE INDEX IF NOT EXISTS site_observations_site_idx ON site_observations (site_id, epoch_start);
+
+CREATE TABLE IF NOT EXISTS alerts (
+    id              BIGSERIAL PRIMARY KEY,
+    site_id         BIGINT NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
+    kind            TEXT NOT NULL CHECK (kind IN ('new_construction', 'decommissioned')),
+    epoch           TEXT NOT NULL,
+    previous_epoch  TEXT,
+    score           DOUBLE PRECISION NOT NULL CHECK (score >= 0 AND score <= 1),
+    clear_looks     DOUBLE PRECISION CHECK (clear_looks IS NULL OR clear_looks >= 0),
+    geom            geometry(Polygon, 4326) NOT NULL CHECK (ST_IsValid(geom) AND NOT ST_IsEmpty(geom)),
+    created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+    UNIQUE (site_id, kind)
+);
+CREATE INDEX IF NOT EXISTS alerts_geom_gist ON alerts USING GIST (geom);
+CREATE INDEX IF NOT EXISTS alerts_created_idx ON alerts (created_at DESC, id);
