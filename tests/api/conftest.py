@@ -134,10 +134,10 @@ def make_store(root: Path, aoi: str = AOI) -> Path:
     return root
 
 
-@pytest.fixture
-def store_root(tmp_path: Path) -> str:
-    """Local store root with the demo AOI."""
-    return str(make_store(tmp_path / "stores"))
+@pytest.fixture(scope="session")
+def store_root(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Local store root with the demo AOI (read-only, shared by the session)."""
+    return str(make_store(tmp_path_factory.mktemp("stores")))
 
 
 @pytest.fixture
