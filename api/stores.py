@@ -21,7 +21,7 @@ _LAYERS: tuple[Layer, ...] = ("composite", "probability")
 
 
 def _bounds(
-    manifest: Mapping[str, Any], urls: list[str], env: Mapping[str, str]
+    manifest: Mapping[str, Any], urls: list[str], env: Mapping[str, Any]
 ) -> tuple[float, float, float, float] | None:
     """Bounds from the manifest (``bounds``/``bbox``), else from the first COG."""
     for key in ("bounds", "bbox"):
@@ -37,7 +37,7 @@ def _bounds(
 
 
 def list_aois(
-    store_root: str, storage_options: Mapping[str, Any], env: Mapping[str, str]
+    store_root: str, storage_options: Mapping[str, Any], env: Mapping[str, Any]
 ) -> list[AoiInfo]:
     """Every ``{store_root}/{aoi}/`` that has a ``manifest.json``, sorted by name.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
@@ -27,7 +27,7 @@ def aoi_layer_url(
     return raster_url(config.store_root, aoi, layer)
 
 
-def raster_env(config: ConfigDep) -> dict[str, str]:
+def raster_env(config: ConfigDep) -> dict[str, Any]:
     """GDAL config for the store (S3 endpoint, credentials)."""
     return gdal_env(config.storage_options)
 
