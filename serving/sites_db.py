@@ -167,8 +167,14 @@ def _detection_params(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_epoch(dsn: str, result: TrackResult, epoch: Epoch) -> EpochIds:
+def write_epoch(
+    dsn: str, result: TrackResult, epoch: Epoch, store_aoi: str | None = None
+) -> EpochIds:
     """Store an epoch's detections, sites, observations and alerts in one transaction.
+
+    ``store_aoi`` (e.g. the epoch's store name ``{aoi}_{epoch}``) replaces the ``aoi`` of the
+    detection rows, so the map layers and thumbnails of a detection come from the store of
+    its own epoch; sites keep the AOI they were tracked under.
 
     Detections without an ``id`` column are inserted (with ``epoch``, ``flags``,
     ``novelty`` and ``known_site_id``); detections that carry an ``id`` are already stored
@@ -193,6 +199,8 @@ def write_epoch(dsn: str, result: TrackResult, epoch: Epoch) -> EpochIds:
         det_ids: list[int] = []
         for row in det.to_dict("records"):
             params = _detection_params(row)
+            if store_aoi is not None:
+                params["aoi"] = store_aoi
             if "id" in det.columns and not pd.isna(row["id"]):
                 cur.execute(_UPDATE_DETECTION, {**params, "id": int(row["id"])})
                 det_ids.append(int(row["id"]))
@@ -284,12 +292,12 @@ def read_alerts(dsn: str, aoi: str | None = None, epoch: str | None = None) -> g
 
 
 def tracked_epochs(dsn: str, aoi: str) -> list[str]:
-    """Names of the epochs of ``aoi`` that already have stored detections, oldest first."""
+    """Epochs of ``aoi`` with stored observations, oldest first (the tracked epochs)."""
     conn = _connect(dsn)
     with conn, conn.cursor() as cur:
         rows = cur.execute(
-            "SELECT epoch FROM detections WHERE aoi = %s AND epoch IS NOT NULL"
-            " GROUP BY epoch ORDER BY min(id)",
+            "SELECT o.epoch FROM site_observations o JOIN sites s ON s.id = o.site_id"
+            " WHERE s.aoi = %s GROUP BY o.epoch ORDER BY min(o.epoch_start)",
             (aoi,),
         ).fetchall()
     return [str(r[0]) for r in rows]

@@ -38,7 +38,7 @@ def _known(dsn):
 
 def _epoch(dsn, sites, dets, epoch, previous):
     result = track_epoch(sites, dets, epoch, COVERAGE, previous=previous, known=KNOWN)
-    ids = write_epoch(dsn, result, epoch)
+    ids = write_epoch(dsn, result, epoch, store_aoi=f"demo_{epoch.name}")
     return result, ids
 
 
@@ -69,7 +69,8 @@ def test_three_epochs_round_trip(pg_dsn):
     assert set(alerts["epoch"]) == {E2.name}
     with psycopg.connect(pg_dsn) as conn:
         rows = conn.execute(
-            "SELECT o.epoch, o.detection_id = d.id, d.epoch, d.novelty, d.known_site_id IS NOT NULL"
+            "SELECT o.epoch, d.aoi = 'demo_' || o.epoch, d.epoch, d.novelty,"
+            " d.known_site_id IS NOT NULL"
             " FROM site_observations o JOIN sites s ON s.id = o.site_id"
             " JOIN detections d ON d.id = o.detection_id"
             " WHERE s.site_key = %s ORDER BY o.epoch_start",
