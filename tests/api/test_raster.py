@@ -9,6 +9,8 @@ from PIL import Image
 
 from tests.api.conftest import AOI, AOI_LONLAT
 
+#: 2.56 km x 2.56 km from (10.0 E, 50.02 N) down and right.
+BOUNDS = (10.0, 50.02 - 2560 / 111_200, 10.0 + 2560 / (111_320 * 0.6428), 50.02)
 TILE = "/raster/tiles/WebMercatorQuad/14/{x}/{y}.png"
 
 
@@ -49,8 +51,7 @@ def test_tilejson_and_info(client: TestClient) -> None:
     assert r.status_code == 200
     tj = r.json()
     assert "aoi=demo" in tj["tiles"][0] and "layer=probability" in tj["tiles"][0]
-    minx, miny, maxx, maxy = tj["bounds"]
-    assert minx == pytest.approx(10.0, abs=0.01) and miny == pytest.approx(50.0, abs=0.01)
+    assert tj["bounds"] == pytest.approx(BOUNDS, abs=0.002)
     info = client.get("/raster/info", params={"aoi": AOI}).json()
     assert info["count"] == 6 and info["dtype"] == "uint16"
 
@@ -80,8 +81,7 @@ def test_aois(client: TestClient, store_root: str) -> None:
     demo = body[0]
     assert demo["layers"] == ["composite", "probability"]
     assert demo["stages"] == {"composite": "done", "probability": "done"}
-    minx, miny, maxx, maxy = demo["bounds"]
-    assert minx == pytest.approx(10.0, abs=0.01) and maxy == pytest.approx(50.02, abs=0.01)
+    assert demo["bounds"] == pytest.approx(BOUNDS, abs=0.002)
     assert Path(store_root, AOI, "manifest.json").exists()
 
 
