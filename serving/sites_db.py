@@ -28,6 +28,7 @@ __all__ = [
     "EpochIds",
     "apply_reviews",
     "read_alerts",
+    "read_epoch_detections",
     "read_sites",
     "tracked_epochs",
     "write_epoch",
@@ -287,6 +288,42 @@ def read_alerts(dsn: str, aoi: str | None = None, epoch: str | None = None) -> g
         "score",
         "clear_looks",
         "created_at",
+    ]
+    return _frame(rows, columns)
+
+
+_READ_DETECTIONS = """
+SELECT d.id, d.score, d.area_km2, d.compactness, d.model_version, d.aoi, d.evidence, d.epoch,
+       COALESCE(d.flags, '{}') AS flags, d.novelty, k.name AS known_site,
+       (SELECT s.site_key FROM site_observations o JOIN sites s ON s.id = o.site_id
+        WHERE o.detection_id = d.id LIMIT 1) AS site_key,
+       ST_AsBinary(d.geom) AS wkb
+FROM detections d LEFT JOIN known_sites k ON k.id = d.known_site_id
+WHERE d.aoi = %(aoi)s AND d.epoch = %(epoch)s
+ORDER BY d.id
+"""
+
+
+def read_epoch_detections(dsn: str, aoi: str, epoch: str) -> gpd.GeoDataFrame:
+    """Stored detections of one epoch (``aoi`` as stored on the rows), with their site key."""
+    conn = _connect(dsn)
+    with conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        rows = cur.execute(_READ_DETECTIONS, {"aoi": aoi, "epoch": epoch}).fetchall()
+    for r in rows:
+        r["flags"] = list(r["flags"] or [])
+    columns = [
+        "id",
+        "score",
+        "area_km2",
+        "compactness",
+        "model_version",
+        "aoi",
+        "evidence",
+        "epoch",
+        "flags",
+        "novelty",
+        "known_site",
+        "site_key",
     ]
     return _frame(rows, columns)
 

@@ -8,7 +8,14 @@ import pytest
 
 from cube.known_sites import KnownSite, write_known_sites
 from serving.sites import empty_sites, track_epoch
-from serving.sites_db import apply_reviews, read_alerts, read_sites, tracked_epochs, write_epoch
+from serving.sites_db import (
+    apply_reviews,
+    read_alerts,
+    read_epoch_detections,
+    read_sites,
+    tracked_epochs,
+    write_epoch,
+)
 from tests.serving.test_sites import COVERAGE, E1, E2, E3, KNOWN, A, B, C, _poly
 
 
@@ -53,6 +60,13 @@ def test_three_epochs_round_trip(pg_dsn):
     sites = read_sites(pg_dsn, "demo")
     _epoch(pg_dsn, sites, _detections((A, 0.9), (B, 0.88)), E3, E2)
     assert tracked_epochs(pg_dsn, "demo") == [E1.name, E2.name, E3.name]
+    back = read_epoch_detections(pg_dsn, f"demo_{E2.name}", E2.name)
+    assert list(back["id"]) == ids2.detections
+    assert list(back["site_key"]) == list(r2.detections["site_key"])
+    assert back.iloc[0]["evidence"]["probability"].endswith("probability.zarr")
+    assert back.crs.to_epsg() == 4326 and back.geometry.iloc[0].equals_exact(
+        r2.detections.geometry.iloc[0], 1e-9
+    )
 
     sites = read_sites(pg_dsn, "demo").set_index("site_key")
     a = sites.loc[r2.detections.iloc[0]["site_key"]]
