@@ -75,6 +75,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--triton-model", default="unet_seg", help="model name in Triton")
     p.add_argument("--model-version", default=None, help="version recorded with detections")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold")
+    p.add_argument("--min-area-km2", type=float, default=0.0, help="smallest detection")
+    p.add_argument("--dedup-eps-m", type=float, default=250.0, help="DBSCAN radius (metres)")
     p.add_argument("--alert-threshold", type=float, default=0.6, help="score for alerts")
     p.add_argument("--min-clear-looks", type=float, default=3.0, help="trusted coverage")
     p.add_argument("--match-distance-m", type=float, default=100.0, help="site matching")
@@ -160,6 +162,8 @@ def _detect(
         model_version=args.model_version,
         output=output,
         threshold=args.threshold,
+        min_area_km2=args.min_area_km2,
+        dedup_eps_m=args.dedup_eps_m,
         memory_budget_mb=args.memory_budget_mb,
         scheduler=args.scheduler,
         no_db=True,
