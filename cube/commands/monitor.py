@@ -180,6 +180,16 @@ def _detect(
     return det.to_crs(4326)
 
 
+def _georeferenced(ds: xr.Dataset, name: str) -> xr.DataArray:
+    """``ds[name]`` with the dataset's CRS (a ``spatial_ref`` read back as a data variable)."""
+    if "spatial_ref" in ds.data_vars:
+        ds = ds.set_coords("spatial_ref")
+    layer = ds[name]
+    if layer.rio.crs is None and ds.rio.crs is not None:
+        layer = layer.rio.write_crs(ds.rio.crs)
+    return layer
+
+
 def _clear_count(loc: Any) -> xr.DataArray | None:
     """The composite's ``clear_count`` layer (lazy), or ``None`` when not stored."""
     from cube.store import open_dataset
@@ -188,12 +198,7 @@ def _clear_count(loc: Any) -> xr.DataArray | None:
         ds = open_dataset(loc, "composite.zarr", "composite")
     except (StoreIncompleteError, FileNotFoundError, KeyError):
         return None
-    if "clear_count" not in ds:
-        return None
-    layer = ds["clear_count"]
-    if layer.rio.crs is None and ds.rio.crs is not None:
-        layer = layer.rio.write_crs(ds.rio.crs)
-    return layer
+    return _georeferenced(ds, "clear_count") if "clear_count" in ds else None
 
 
 def _s1_fused(det: gpd.GeoDataFrame, loc: Any) -> gpd.GeoDataFrame:
@@ -207,10 +212,8 @@ def _s1_fused(det: gpd.GeoDataFrame, loc: Any) -> gpd.GeoDataFrame:
         ds = open_dataset(loc, "s1.zarr", "s1")
     except (StoreIncompleteError, FileNotFoundError, KeyError):
         return det
-    cube = ds[next(iter(ds.data_vars))]
-    if cube.rio.crs is None and ds.rio.crs is not None:
-        cube = cube.rio.write_crs(ds.rio.crs)
-    stats = s1_persistence(cube).persist()
+    name = next(v for v in ds.data_vars if v != "spatial_ref")
+    stats = s1_persistence(_georeferenced(ds, str(name))).persist()
     return apply_s1_evidence(det, stats)
 
 
