@@ -252,10 +252,8 @@ def _match(
     """Detection row → site row (largest overlap, then nearest within ``distance_m``)."""
     if not len(detections) or not len(sites):
         return {}
-    metric = pd.concat([detections.geometry, sites.geometry]).pipe(
-        lambda s: gpd.GeoSeries(s, crs="EPSG:4326")
-    )
-    crs = metric.estimate_utm_crs()
+    both = gpd.GeoSeries(pd.concat([detections.geometry, sites.geometry]), crs="EPSG:4326")
+    crs = both.estimate_utm_crs()
     det = detections.geometry.to_crs(crs).reset_index(drop=True)
     site = sites.geometry.to_crs(crs).reset_index(drop=True)
     left = gpd.GeoDataFrame(geometry=det.buffer(distance_m) if distance_m else det)
