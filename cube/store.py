@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -128,12 +129,22 @@ def write_dataset(ds: xr.Dataset, loc: StoreLocation, name: str, stage: str) -> 
     Computes the dataset's dask graph (this is a persisting edge). Any error removes the
     partial Zarr and leaves the stage undone.
     """
+    ds = ds.copy()
+    for var in ds.variables.values():  # chunking of a store this was read from does not apply
+        for key in ("chunks", "preferred_chunks", "compressors", "shards"):
+            var.encoding.pop(key, None)
     _remove(loc, name)
     update_manifest(loc, stages={stage: "running"})
     try:
-        ds.to_zarr(
-            loc.url(name), mode="w", consolidated=True, storage_options=loc.options, compute=True
-        )
+        with warnings.catch_warnings():  # consolidated metadata: a zarr-python v3 extension
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            ds.to_zarr(
+                loc.url(name),
+                mode="w",
+                consolidated=True,
+                storage_options=loc.options,
+                compute=True,
+            )
     except BaseException:
         _remove(loc, name)
         update_manifest(loc, stages={stage: "failed"})
@@ -156,7 +167,11 @@ def open_dataset(loc: StoreLocation, name: str, stage: str) -> xr.Dataset:
         raise StoreIncompleteError(
             f"{loc.url(name)} of AOI {loc.aoi} is not complete (stage {stage!r} not done)"
         )
-    return xr.open_zarr(loc.url(name), consolidated=True, storage_options=loc.options)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        ds = xr.open_zarr(loc.url(name), consolidated=True, storage_options=loc.options)
+    mappings = {str(v.attrs.get("grid_mapping", "")) for v in ds.data_vars.values()}
+    return ds.set_coords([m for m in mappings if m in ds.data_vars])  # CRS back as coordinate
 
 
 def write_cog(da: xr.DataArray, loc: StoreLocation, name: str) -> str:
