@@ -135,7 +135,6 @@ def _ingest(args: argparse.Namespace, settings: Settings, spec: str, epoch: Epoc
         memory_budget_mb=args.memory_budget_mb,
         scheduler=args.scheduler,
         no_db=args.no_db,
-        **({"known_sites": args.known_sites} if args.known_sites else {}),
     )
     if ingest.run(ns, settings) != 0:
         raise DataError(f"ingest of {Path(spec).stem} failed")
