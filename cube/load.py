@@ -169,6 +169,7 @@ def _stackstac(
         fill_value=np.uint16(0),
         rescale=False,
         resampling=Resampling.nearest,
+        xy_coords="center",
     )
     stack = stack.groupby("time").first() if stack.indexes["time"].has_duplicates else stack
     ds = stack.to_dataset("band")

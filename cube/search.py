@@ -24,6 +24,7 @@ from cube.aoi import AOI
 from cube.errors import DataError, EmptySearchError, InvalidInputError, NotFoundError
 
 __all__ = [
+    "ASSET_ALIASES",
     "COLLECTION_ASSETS",
     "S1_COLLECTION",
     "S2_COLLECTION",
@@ -31,6 +32,7 @@ __all__ = [
     "SceneSource",
     "SearchRequest",
     "StacApiSource",
+    "harmonize_assets",
     "require_assets",
     "scene_source",
     "search_scenes",
@@ -44,6 +46,16 @@ COLLECTION_ASSETS: dict[str, tuple[str, ...]] = {
     S1_COLLECTION: ("vv", "vh"),
 }
 _PC_HOST = "planetarycomputer.microsoft.com"
+#: Earth Search (element84) common-name assets → the band codes the cube uses.
+ASSET_ALIASES: dict[str, str] = {
+    "blue": "B02",
+    "green": "B03",
+    "red": "B04",
+    "nir": "B08",
+    "swir16": "B11",
+    "swir22": "B12",
+    "scl": "SCL",
+}
 
 
 @dataclass(frozen=True)
@@ -159,6 +171,14 @@ class ItemCollectionSource:
         return [i for i in items if _keep(i, request, request.aoi.geometry)][: request.limit]
 
 
+def harmonize_assets(item: pystac.Item) -> pystac.Item:
+    """Add band-code keys (``B04``...) for catalogs that name assets by common name (``red``)."""
+    for alias, code in ASSET_ALIASES.items():
+        if code not in item.assets and alias in item.assets:
+            item.assets[code] = item.assets[alias]
+    return item
+
+
 def scene_source(catalog: str) -> SceneSource:
     """A STAC API for ``http(s)://`` URLs, else a local ItemCollection file."""
     if catalog.startswith(("http://", "https://")):
@@ -172,7 +192,8 @@ def search_scenes(source: SceneSource, request: SearchRequest) -> list[pystac.It
     Raises:
         EmptySearchError: Nothing matched (message names AOI, dates, collection, cloud limit).
     """
-    items = sorted(source.search(request), key=lambda i: (i.datetime or datetime.min, i.id))
+    found = [harmonize_assets(i) for i in source.search(request)]
+    items = sorted(found, key=lambda i: (i.datetime or datetime.min, i.id))
     if not items:
         aoi = request.aoi
         raise EmptySearchError(
