@@ -10,7 +10,9 @@ For each epoch (``--epochs 2023H1,2023H2`` or ``2024-01-01/2024-06-30,...``) in 
 4. fold the detections into the AOI's site register (:func:`serving.sites.track_epoch`):
    coverage from each epoch's composite ``clear_count``, known/novel against the known-site
    register, ``new_construction`` / ``decommissioned`` alerts;
-5. store detections, sites, observations and alerts in PostGIS in one transaction per epoch.
+5. store detections, sites, observations and alerts in PostGIS in one transaction per epoch;
+6. from the second epoch on, write change layers N-1 → N (probability difference, ΔNDBI,
+   ΔBSI: ``change.zarr`` + the ``change.tif`` COG) into the store of epoch N.
 
 Epochs already tracked in PostGIS are not run again (their detections are read back), so a
 second call with one more epoch only processes the new one. Review verdicts are applied to
@@ -216,6 +218,26 @@ def _s1_fused(det: gpd.GeoDataFrame, loc: Any) -> gpd.GeoDataFrame:
     return apply_s1_evidence(det, stats)
 
 
+def _write_change(before: Any, after: Any, previous: Epoch) -> str:
+    """Write ``change.zarr`` + ``change.tif`` (N-1 → N) into the store of epoch N."""
+    from cube.store import open_dataset, write_cog, write_dataset
+    from serving.change import change_layers, change_stack
+
+    def layer(loc: Any, name: str, stage: str) -> xr.DataArray:
+        return _georeferenced(open_dataset(loc, f"{name}.zarr", stage), name)
+
+    layers = change_layers(
+        layer(before, "features", "features"),
+        layer(after, "features", "features"),
+        layer(before, "probability", "probability"),
+        layer(after, "probability", "probability"),
+    ).assign_attrs(previous_epoch=previous.name, previous_store=before.url())
+    write_dataset(layers, after, "change.zarr", "change")
+    stored = open_dataset(after, "change.zarr", "change")
+    crs = layers.rio.crs
+    return str(write_cog(change_stack(stored).rio.write_crs(crs), after, "change.tif"))
+
+
 def _assets(loc: Any) -> dict[str, str]:
     return {"probability": loc.url("probability.tif"), "composite": loc.url("composite.tif")}
 
@@ -288,6 +310,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             layer = _clear_count(loc)
             if layer is not None:
                 layers[epoch.name] = layer
+            if previous is not None:
+                before_loc = StoreLocation(args.store, f"{aoi.name}_{previous.name}", opts)
+                assets[epoch.name]["change"] = _write_change(before_loc, loc, previous)
             before = set(sites["site_key"])
             result = track_epoch(
                 sites, det, epoch, coverage, config, previous=previous, known=known

@@ -144,6 +144,7 @@ def _settings(dsn: str) -> Settings:
 def test_monitor_two_epochs_end_to_end(two_epochs, pg_dsn, tmp_path: Path):
     import geopandas as gpd
     import pystac
+    import xarray as xr
 
     from serving.sites_db import read_alerts, read_sites, tracked_epochs
 
@@ -178,11 +179,18 @@ def test_monitor_two_epochs_end_to_end(two_epochs, pg_dsn, tmp_path: Path):
     assert tracked_epochs(pg_dsn, "mon") == ["2023H1", "2023H2"]
     for epoch in ("2023H1", "2023H2"):
         assert (store / f"mon_{epoch}" / "probability.tif").is_file()
+    change = xr.open_zarr(store / "mon_2023H2" / "change.zarr")
+    assert change.attrs["previous_epoch"] == "2023H1"
+    x, y = gpd.GeoSeries([built.centroid], crs=4326).to_crs(32641).iloc[0].coords[0]
+    assert float(change["d_probability"].sel(x=x, y=y, method="nearest")) > 0.5
+    assert (store / "mon_2023H2" / "change.tif").is_file()
 
     collection = pystac.Collection.from_file(str(store / "mon" / "stac" / "collection.json"))
     assert collection.validate_all() >= 3
     kinds = [i.properties["launchwatch:type"] for i in collection.get_items(recursive=True)]
     assert kinds.count("site") == 2 and kinds.count("detection") == 3
+    second = [i for i in collection.get_items(recursive=True) if "change" in i.assets]
+    assert {i.properties["launchwatch:epoch"] for i in second} == {"2023H2"}
 
     # a second run finds both epochs tracked: nothing is detected or alerted again
     assert monitor.run(_args(*argv), settings) == 0
