@@ -1,5 +1,8 @@
 """``/sites`` and ``/alerts``: sites tracked over monitoring epochs and their change alerts.
 
+``/sites/tiles/{z}/{x}/{y}.pbf`` serves the sites as a Mapbox Vector Tile layer ``sites``
+(status, novelty, best score, whether an alert was raised) for the map.
+
 Sites list novel candidates first (then best score, then id); ``/sites/{id}`` adds the
 timeline of per-epoch observations, each with the thumbnail URL of its detection (from the
 composite of that epoch's store). Response models live here with the routes.
@@ -11,7 +14,8 @@ import json
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -35,6 +39,25 @@ Status = Literal["candidate", "persistent", "confirmed", "rejected", "inactive"]
 Novelty = Literal["known", "novel"]
 AlertKind = Literal["new_construction", "decommissioned"]
 _DIGITS = 7
+_MAX_ZOOM = 22
+_MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+_MVT_SQL = text(
+    """
+WITH env AS (
+    SELECT ST_TileEnvelope(:z, :x, :y) AS e,
+           ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326) AS e4326
+),
+site AS (
+    SELECT s.id, s.aoi, s.status, s.novelty, s.best_score, s.first_seen, s.last_seen,
+           EXISTS (SELECT 1 FROM alerts a WHERE a.site_id = s.id
+                   AND a.kind = 'new_construction') AS new_construction,
+           ST_AsMVTGeom(ST_Transform(s.geom, 3857), env.e, 4096, 64, true) AS geom
+    FROM sites s, env
+    WHERE s.geom && env.e4326
+)
+SELECT ST_AsMVT(site.*, 'sites', 4096, 'geom', 'id') FROM site WHERE site.geom IS NOT NULL
+"""
+)
 
 
 class SiteProperties(BaseModel):
@@ -321,3 +344,28 @@ def list_alerts(
         for r in rows
     ]
     return AlertCollection(features=features, total=int(total))
+
+
+@router.get(
+    "/sites/tiles/{z}/{x}/{y}.pbf",
+    response_class=Response,
+    responses={
+        200: {"content": {_MVT_MEDIA_TYPE: {}}, "description": "layer sites"},
+        204: {"description": "no site in this tile"},
+        400: {"description": "zoom out of range"},
+        404: {"description": "x or y out of range for the zoom"},
+    },
+)
+def site_tile(session: SessionDep, z: int, x: int, y: int) -> Response:
+    """Tracked sites in Web Mercator tile z/x/y (layer ``sites``)."""
+    if not 0 <= z <= _MAX_ZOOM:
+        raise HTTPException(400, f"zoom {z} outside 0..{_MAX_ZOOM}")
+    n = 1 << z
+    if not (0 <= x < n and 0 <= y < n):
+        raise HTTPException(404, f"tile {z}/{x}/{y} does not exist (x, y must be in 0..{n - 1})")
+    body = session.execute(_MVT_SQL, {"z": z, "x": x, "y": y}).scalar_one_or_none()
+    data = bytes(body) if body else b""
+    headers = {"Cache-Control": "public, max-age=600"}
+    if not data:
+        return Response(status_code=204, headers=headers)
+    return Response(data, media_type=_MVT_MEDIA_TYPE, headers=headers)

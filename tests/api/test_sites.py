@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import pytest
@@ -81,3 +82,28 @@ def test_alerts_since_and_filters(client):
     assert client.get("/alerts", params={"since": "2000-01-01T00:00:00"}).status_code == 422
     assert client.get("/alerts", params={"status": "inactive"}).json()["total"] == 1
     assert client.get("/alerts", params={"epoch": E3.name}).json()["total"] == 0
+
+
+def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+def test_site_vector_tiles(client):
+    import mapbox_vector_tile
+
+    site = client.get("/sites", params={"novelty": "known"}).json()["features"][0]
+    lon, lat = site["geometry"]["coordinates"][0][0]
+    x, y = _tile_of(lon, lat, 12)
+    res = client.get(f"/sites/tiles/12/{x}/{y}.pbf")
+    assert res.status_code == 200
+    assert res.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    layer = mapbox_vector_tile.decode(res.content)["sites"]
+    props = {f["id"]: f["properties"] for f in layer["features"]}
+    assert props[site["id"]]["status"] == "persistent"
+    assert any(p["new_construction"] for p in props.values())
+    assert client.get("/sites/tiles/12/0/0.pbf").status_code == 204
+    assert client.get("/sites/tiles/23/0/0.pbf").status_code == 400
+    assert client.get("/sites/tiles/1/2/0.pbf").status_code == 404
