@@ -16,8 +16,9 @@ For each epoch (``--epochs 2023H1,2023H2`` or ``2024-01-01/2024-06-30,...``) in 
 
 Epochs already tracked in PostGIS are not run again (their detections are read back), so a
 second call with one more epoch only processes the new one. Review verdicts are applied to
-site status first. Finally detections and sites are exported as a STAC Collection at
-``{store}/{aoi}/stac/collection.json``.
+site status first, and the known-site register (``--known-sites`` or the packaged one) is
+upserted into ``known_sites`` so detections and sites link to it. Finally detections and
+sites are exported as a STAC Collection at ``{store}/{aoi}/stac/collection.json``.
 """
 
 from __future__ import annotations
@@ -119,7 +120,9 @@ def _stage_done(loc: Any, stage: str) -> bool:
         return False
 
 
-def _ingest(args: argparse.Namespace, settings: Settings, spec: str, epoch: Epoch) -> None:
+def _ingest(
+    args: argparse.Namespace, settings: Settings, root: str, spec: str, epoch: Epoch
+) -> None:
     import importlib
 
     try:
@@ -130,7 +133,7 @@ def _ingest(args: argparse.Namespace, settings: Settings, spec: str, epoch: Epoc
         ingest,
         "ingest",
         ["--aoi", spec],
-        store=args.store,
+        store=root,
         catalog=args.catalog,
         start=epoch.start.isoformat(),
         end=epoch.end.isoformat(),
@@ -143,7 +146,7 @@ def _ingest(args: argparse.Namespace, settings: Settings, spec: str, epoch: Epoc
 
 
 def _detect(
-    args: argparse.Namespace, settings: Settings, spec: str, epoch: Epoch, out: Path
+    args: argparse.Namespace, settings: Settings, root: str, spec: str, epoch: Epoch, out: Path
 ) -> gpd.GeoDataFrame:
     from cube.commands import detect as detect_cmd
 
@@ -152,7 +155,7 @@ def _detect(
         detect_cmd,
         "detect",
         ["--aoi", spec],
-        store=args.store,
+        store=root,
         catalog=args.catalog,
         start=epoch.start.isoformat(),
         end=epoch.end.isoformat(),
@@ -267,8 +270,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidInputError("--model is required with --serving-mode local")
     register = load_known_sites(args.known_sites)
     known = buffer_sites(register, args.known_buffer_m)
-    args.store = (args.store or settings.store_root).rstrip("/")
-    opts = settings.storage_options if args.store.startswith("s3://") else None
+    root = (args.store or settings.store_root).rstrip("/")
+    opts = settings.storage_options if root.startswith("s3://") else None
     dsn = _psycopg_dsn(settings.database_url)
     done: list[str] = []
     sites = empty_sites()
@@ -291,7 +294,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         folder = Path(tmp)
         for epoch in epochs:
             store = f"{aoi.name}_{epoch.name}"
-            loc = StoreLocation(args.store, store, opts)
+            loc = StoreLocation(root, store, opts)
             assets[epoch.name], stores[epoch.name] = _assets(loc), loc.url("").rstrip("/")
             if epoch.name in done:
                 layer = _clear_count(loc)
@@ -304,14 +307,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             _console.rule(f"[bold]{epoch.name}[/bold] {store}")
             spec = _epoch_aoi(aoi, epoch, folder)
             if not _stage_done(loc, "features"):
-                _ingest(args, settings, spec, epoch)
-            det = _detect(args, settings, spec, epoch, folder)
+                _ingest(args, settings, root, spec, epoch)
+            det = _detect(args, settings, root, spec, epoch, folder)
             det = _s1_fused(det, loc).assign(aoi=aoi.name)
             layer = _clear_count(loc)
             if layer is not None:
                 layers[epoch.name] = layer
             if previous is not None:
-                before_loc = StoreLocation(args.store, f"{aoi.name}_{previous.name}", opts)
+                before_loc = StoreLocation(root, f"{aoi.name}_{previous.name}", opts)
                 assets[epoch.name]["change"] = _write_change(before_loc, loc, previous)
             before = set(sites["site_key"])
             result = track_epoch(
@@ -337,7 +340,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
         try:
             collection = build_collection(aoi.name, detections, sites, epochs, assets, stores)
-            href = write_collection(collection, f"{args.store}/{aoi.name}/stac", opts)
+            href = write_collection(collection, f"{root}/{aoi.name}/stac", opts)
         except LaunchwatchError as exc:
             _console.print(f"[red]STAC export failed:[/red] {exc}")
             return 1
