@@ -7,9 +7,10 @@ The median is taken over the valid (non-zero) observations of each pixel and ban
   ``numpy.round(numpy.nanmedian(...))`` (the rule for uint16 output);
 * no valid observation: 0 (nodata), counted in ``clear_count == 0``.
 
-The kernel copies a pixel's valid values into a small buffer and sorts it (``T`` is tens of
-dates), which on uint16 is two orders of magnitude faster than ``numpy.nanmedian`` on a float
-copy and needs no float copy at all; ``benchmarks/composite_benchmark.py`` measures it.
+The kernel gathers each image row's valid values date by date (contiguous reads) and sorts
+each pixel's few values in place (``T`` is tens of dates). It needs no float copy of the
+stack; ``benchmarks/composite_benchmark.py`` measures speed and memory against
+``numpy.nanmedian`` on a float copy.
 Dask runs the kernel per spatial block with the whole time axis in one chunk.
 """
 
@@ -29,24 +30,44 @@ __all__ = ["composite", "mean_kernel", "median_kernel"]
 Method = Literal["median", "mean"]
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def _sort_small(vals: np.ndarray, n: int) -> None:  # pragma: no cover - compiled
+    """In-place insertion sort of ``vals[:n]`` (n is the number of dates: tens)."""
+    for a in range(1, n):
+        x = vals[a]
+        c = a - 1
+        while c >= 0 and vals[c] > x:
+            vals[c + 1] = vals[c]
+            c -= 1
+        vals[c + 1] = x
+
+
 @numba.njit(nogil=True, cache=True)
 def median_kernel(stack: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
-    """Median over axis 0 of a (T, B, Y, X) uint16 stack ignoring zeros → (B, Y, X) uint16."""
+    """Median over axis 0 of a (T, B, Y, X) uint16 stack ignoring zeros → (B, Y, X) uint16.
+
+    Works one image row at a time: the row's valid values are gathered date by date
+    (contiguous reads) into a (X, T) buffer, then each pixel's few values are sorted in place.
+    """
     t, b, h, w = stack.shape
     out = np.zeros((b, h, w), np.uint16)
-    buf = np.empty(t, np.uint16)
+    row = np.empty((w, t), np.uint16)
+    count = np.empty(w, np.int64)
     for k in range(b):
         for i in range(h):
-            for j in range(w):
-                n = 0
-                for s in range(t):
+            count[:] = 0
+            for s in range(t):
+                for j in range(w):
                     v = stack[s, k, i, j]
                     if v != 0:
-                        buf[n] = v
-                        n += 1
+                        row[j, count[j]] = v
+                        count[j] += 1
+            for j in range(w):
+                n = count[j]
                 if n == 0:
                     continue
-                vals = np.sort(buf[:n])
+                vals = row[j]
+                _sort_small(vals, n)
                 m = n // 2
                 if n % 2 == 1:
                     out[k, i, j] = vals[m]

@@ -171,7 +171,7 @@ class TileDataModule(L.LightningDataModule):
         check_tiles(tiles)
         self.tiles = tiles
         self.config = config or TileLoaderConfig()
-        split = np.asarray(tiles["split"].values).astype(str)
+        split = np.array(tiles["split"].values.tolist(), dtype=str)  # StringDType from Zarr v3
         self.indices = {name: np.flatnonzero(split == name) for name in SPLITS}
         for name in ("train", "val"):
             if self.indices[name].size == 0:
