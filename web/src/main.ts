@@ -127,7 +127,7 @@ const panel = new EvidencePanel(api, () => select(null));
 
 function select(id: number | null): void {
   state.selected = id;
-  map.setFilter('detections-selected', ['==', ['get', 'id'], id ?? -1]);
+  map.setFilter('detections-selected', ['==', ['id'], id ?? -1]);
   list.select(id);
   writeHash();
 }
@@ -140,7 +140,7 @@ function pick(id: number, center?: [number, number]): void {
 
 function onDetectionClick(e: MapLayerMouseEvent): void {
   const f: MapGeoJSONFeature | undefined = e.features?.[0];
-  const id = Number(f?.properties?.id);
+  const id = Number(f?.id ?? f?.properties?.id); // ST_AsMVT moves `id` to the feature id
   if (Number.isSafeInteger(id)) pick(id);
 }
 

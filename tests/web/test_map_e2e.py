@@ -1,0 +1,112 @@
+"""The web map in headless Chromium against the real API on loopback (PostGIS + tiny COGs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+WEB = REPO / "web"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def api_url(pg_dsn: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, object]]]:
+    """The API app (serving ``web/dist``) on a free loopback port, seeded with four detections."""
+    pytest.importorskip("api.main", reason="api package not available")
+    import uvicorn
+
+    from api.main import WEB_DIST, create_app
+    from tests.api.conftest import (
+        TOKEN,
+        insert_detection,
+        insert_known_site,
+        make_store,
+        settings_for,
+        square,
+    )
+
+    if not (WEB_DIST / "index.html").exists():
+        pytest.fail("web/dist is missing: run `make web` (cd web && npm ci && npm run build)")
+    high_center = (10.012, 50.010)
+    expect: dict[str, object] = {
+        "high": insert_detection(pg_dsn, square(*high_center), 0.95),
+        "mid": insert_detection(pg_dsn, square(10.022, 50.005), 0.6),
+        "low": insert_detection(pg_dsn, square(10.004, 50.015), 0.2),
+        "other": insert_detection(pg_dsn, square(10.026, 50.016), 0.8, model_version="unet/2"),
+        "site": insert_known_site(pg_dsn, "Test Pad", 10.017, 50.0185),
+        "token": TOKEN,
+        "highCenter": list(high_center),
+    }
+    app = create_app(
+        settings_for(pg_dsn), store_root=str(make_store(tmp_path / "stores")), web_dist=WEB_DIST
+    )
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", expect
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        app.state.engine.dispose()
+
+
+def test_map_end_to_end(api_url: tuple[str, dict[str, object]]) -> None:
+    """Map loads, detections render and filter, panel shows evidence, layers toggle, no errors."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"chromium not installed at {CHROMIUM}")
+    node = shutil.which("node")
+    if node is None or not (WEB / "node_modules" / "playwright-core").exists():
+        pytest.fail("node or web/node_modules missing: run `cd web && npm ci`")
+    base, expect = api_url
+    artifacts = REPO / "tests" / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shots = [artifacts / "map.png", REPO / "docs" / "map.png"]
+    shots[1].parent.mkdir(exist_ok=True)
+    proc = subprocess.run(
+        [node, str(WEB / "e2e" / "map.e2e.mjs")],
+        cwd=WEB,
+        env=os.environ
+        | {
+            "BASE_URL": base,
+            "EXPECT": json.dumps(expect),
+            "SCREENSHOTS": ",".join(map(str, shots)),
+            "CHROMIUM": CHROMIUM,
+        },
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    lines = proc.stdout.strip().splitlines()
+    assert lines, f"no output from the e2e script; stderr:\n{proc.stderr}"
+    summary = json.loads(lines[-1])
+    assert summary["ok"], f"{summary.get('error')}\nsteps done: {summary['steps']}\n{proc.stderr}"
+    assert proc.returncode == 0
+    assert summary["consoleErrors"] == []
+    assert "click opens evidence panel with thumbnail" in summary["steps"]
+    assert all(p.stat().st_size > 10_000 for p in shots)
