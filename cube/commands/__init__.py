@@ -6,6 +6,15 @@ Each module exposes ``add_parser(subparsers)`` (registers the subcommand, its op
 
 from __future__ import annotations
 
-COMMANDS: tuple[str, ...] = ("detect", "evaluate", "full", "ingest", "synth", "train")
+COMMANDS: tuple[str, ...] = (
+    "detect",
+    "evaluate",
+    "full",
+    "ingest",
+    "labels",
+    "monitor",
+    "synth",
+    "train",
+)
 
 __all__ = ["COMMANDS"]

@@ -237,6 +237,7 @@ def _detect(
     settings: Settings,
     root: str,
     aoi: str,
+    spec: str,
     model: dict[str, Any],
     out: Path,
 ) -> Path:
@@ -248,7 +249,7 @@ def _detect(
     ns = _sub_args(
         detect_cmd,
         "detect",
-        ["--aoi", aoi],
+        ["--aoi", spec],
         store=root,
         catalog=args.catalog,
         start=args.start,
@@ -406,11 +407,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )[1]
 
     detections: dict[str, Path] = {}
+    specs = dict(zip(names, args.aoi, strict=True))
     if model is not None:
         chosen = model
         for name in ready:
             ok, path = state.attempt(
-                "detect", name, partial(_detect, args, settings, root, name, chosen, out)
+                "detect",
+                name,
+                partial(_detect, args, settings, root, name, specs[name], chosen, out),
             )
             if ok:
                 detections[name] = path

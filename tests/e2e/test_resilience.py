@@ -1,0 +1,176 @@
+"""A real ``dask scheduler`` and two ``dask worker`` processes on loopback; one is killed.
+
+``ingest`` (composite → features → Zarr) and ``detect`` run against the cluster while a
+worker holding tasks is SIGKILLed; both finish, and their stores equal a threaded run's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cube.run import main
+from cube.store import StoreLocation, open_dataset
+from cube.synthetic import SceneSpec, SyntheticCatalog, generate_scenes
+from deploy.local.process import free_port
+from tests.serving.conftest import pointwise_onnx
+
+pytestmark = pytest.mark.slow
+
+SPEC = SceneSpec(name="res", seed=21, size_px=768, n_dates=4, n_complexes=1, n_confusers=2)
+DASK = Path(sys.executable).parent / "dask"
+
+
+@dataclass
+class Cluster:
+    address: str
+    workers: list[subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    log = (tmp_path / "dask.log").open("wb")
+    scheduler = subprocess.Popen(
+        [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        stdout=log,
+        stderr=log,
+    )
+    workers = [
+        subprocess.Popen(
+            [
+                str(DASK),
+                "worker",
+                address,
+                "--nthreads",
+                "1",
+                "--nworkers",
+                "1",
+                "--memory-limit",
+                "3GB",
+                "--no-dashboard",
+                "--name",
+                f"w{k}",
+            ],
+            stdout=log,
+            stderr=log,
+        )
+        for k in range(2)
+    ]
+    from distributed import Client
+
+    with Client(address, timeout=60) as client:
+        client.wait_for_workers(2, timeout=60)
+    try:
+        yield Cluster(address, workers)
+    finally:
+        for proc in [*workers, scheduler]:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in [*workers, scheduler]:
+            proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory: pytest.TempPathFactory) -> SyntheticCatalog:
+    cat = generate_scenes([SPEC], tmp_path_factory.mktemp("resilience"))
+    footprint = json.loads(cat.scenes.read_text())["features"][0]["geometry"]
+    (cat.root / "res_aoi.geojson").write_text(json.dumps(footprint))
+    return cat
+
+
+def _kill_busy_worker(address: str, cluster: Cluster, killed: list[str]) -> None:
+    """Wait until a worker processes tasks, then SIGKILL its process."""
+    from distributed import Client
+
+    with Client(address, timeout=30) as client:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            busy = {w: t for w, t in client.processing().items() if t}
+            info = client.scheduler_info()["workers"]
+            for worker in busy:
+                pid = info.get(worker, {}).get("pid")
+                if pid in {p.pid for p in cluster.workers}:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(worker)
+                    return
+            time.sleep(0.05)
+
+
+def _run(argv: list[str], scheduler: str, cluster: Cluster | None) -> list[str]:
+    killed: list[str] = []
+    killer = None
+    if cluster is not None:
+        killer = threading.Thread(target=_kill_busy_worker, args=(scheduler, cluster, killed))
+        killer.start()
+    try:
+        assert main([*argv, "--scheduler", scheduler]) == 0
+    finally:
+        if killer is not None:
+            killer.join()
+    return killed
+
+
+def _argvs(scenes: SyntheticCatalog, store: Path, model: Path) -> tuple[list[str], list[str]]:
+    common = ["--aoi", str(scenes.root / "res_aoi.geojson"), "--store", str(store)]
+    ingest = [
+        "ingest",
+        *common,
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2024-12-31",
+        "--max-cloud",
+        "100",
+        "--catalog",
+        str(scenes.items),
+        "--memory-budget-mb",
+        "64",
+        "--no-db",
+    ]
+    detect = [
+        "detect",
+        *common,
+        "--model",
+        str(model),
+        "--backend",
+        "onnxruntime",
+        "--memory-budget-mb",
+        "64",
+        "--no-db",
+    ]
+    return ingest, detect
+
+
+def test_killed_worker_does_not_change_the_result(
+    cluster: Cluster, scenes: SyntheticCatalog, tmp_path: Path
+):
+    model = pointwise_onnx(tmp_path / "pointwise.onnx")
+    ingest, detect = _argvs(scenes, tmp_path / "distributed", model)
+    killed = _run(ingest, cluster.address, cluster)
+    assert killed, "no worker was killed during ingest"
+    _run(detect, cluster.address, None)
+    ref_ingest, ref_detect = _argvs(scenes, tmp_path / "threads", model)
+    _run(ref_ingest, "threads", None)
+    _run(ref_detect, "threads", None)
+    for stage, name, var in (
+        ("composite", "composite.zarr", "composite"),
+        ("features", "features.zarr", "features"),
+        ("probability", "probability.zarr", "probability"),
+    ):
+        got = open_dataset(StoreLocation(str(tmp_path / "distributed"), "res_aoi"), name, stage)
+        ref = open_dataset(StoreLocation(str(tmp_path / "threads"), "res_aoi"), name, stage)
+        np.testing.assert_array_equal(got[var].values, ref[var].values)
