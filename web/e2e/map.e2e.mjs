@@ -114,6 +114,29 @@ try {
   await page.check('#lyr-composite');
   step('raster layer toggles and opacity');
 
+  // Detection density (heatmap) toggle.
+  await page.check('#lyr-heat');
+  assert.equal(await page.evaluate(() => window.lw.map.getLayoutProperty('detections-heat', 'visibility')), 'visible');
+  await page.uncheck('#lyr-heat');
+  step('density toggle');
+
+  // Zoomed out, markers come from the centroids of the best detections (same filter).
+  const view = await page.evaluate(() => ({ center: window.lw.map.getCenter(), zoom: window.lw.map.getZoom() }));
+  await page.evaluate(() => new Promise((done) => {
+    window.lw.map.once('idle', done);
+    window.lw.map.jumpTo({ zoom: 5 });
+  }));
+  const overview = await page.evaluate(() => [...new Set(window.lw.map.queryRenderedFeatures({ layers: ['detections-overview'] }).map((f) => f.id))].sort((a, b) => a - b));
+  assert.deepEqual(overview, [expect.high, expect.other].sort((a, b) => a - b));
+  if (shots.length) await page.screenshot({ path: shots[0].replace(/\.png$/, '-overview.png') });
+  // AOI selector flies to the AOI and is kept in the hash.
+  await page.selectOption('#aoi', 'demo');
+  await page.waitForFunction(() => window.lw.map.getZoom() > 12 && !window.lw.map.isMoving(), null, { timeout: 15000 });
+  assert.match(await page.evaluate(() => location.hash), /aoi=demo/);
+  await page.evaluate((v) => window.lw.map.jumpTo(v), view);
+  await waitRendered([expect.high, expect.other]);
+  step('overview markers at low zoom, AOI fly-to');
+
   // Click the best detection on the map → evidence panel with a loaded thumbnail.
   const canvas = await page.locator('#map canvas').boundingBox();
   const pt = await page.evaluate((c) => window.lw.map.project(c), expect.highCenter);

@@ -2,14 +2,14 @@
 import 'maplibre-gl/dist/maplibre-gl.css';
 import './style.css';
 import { AttributionControl, LngLatBounds, Map as MlMap, Marker, NavigationControl, ScaleControl, setWorkerUrl } from 'maplibre-gl';
-import type { MapGeoJSONFeature, MapLayerMouseEvent } from 'maplibre-gl';
+import type { GeoJSONSource, MapGeoJSONFeature, MapLayerMouseEvent } from 'maplibre-gl';
 import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
 import { ApiClient, clampBounds, type Aoi, type DetectionSummary } from './api';
 import { byId, h } from './dom';
 import { DetectionList } from './list';
 import { EvidencePanel } from './panel';
 import { formatHash, parseHash, type AppState, type LayerToggles } from './state';
-import { CARTO_DARK, DETECTION_LAYERS, buildStyle, circleSdf, detectionFilter, rasterSource } from './style';
+import { CARTO_DARK, CLICKABLE_LAYERS, DETECTION_LAYERS, buildStyle, circleSdf, detectionFilter, detectionPoints, rasterSource } from './style';
 import { probeBasemap } from './basemap';
 
 setWorkerUrl(workerUrl);
@@ -141,7 +141,9 @@ function pick(id: number, center?: [number, number]): void {
 function onDetectionClick(e: MapLayerMouseEvent): void {
   const f: MapGeoJSONFeature | undefined = e.features?.[0];
   const id = Number(f?.id ?? f?.properties?.id); // ST_AsMVT moves `id` to the feature id
-  if (Number.isSafeInteger(id)) pick(id);
+  if (!Number.isSafeInteger(id)) return;
+  if (f?.layer.id === 'detections-overview' && f.geometry.type === 'Point') pick(id, f.geometry.coordinates as [number, number]);
+  else pick(id);
 }
 
 // --- AOIs, known sites, model versions -----------------------------------------------------
@@ -160,7 +162,7 @@ function fitTo(detections: DetectionSummary[]): boolean {
 
 async function loadKnownSites(): Promise<void> {
   const fc = await api.knownSites();
-  (map.getSource('known-sites') as import('maplibre-gl').GeoJSONSource).setData(fc);
+  (map.getSource('known-sites') as GeoJSONSource).setData(fc);
   for (const m of siteMarkers) m.remove();
   siteMarkers = fc.features.flatMap((f) => {
     if (f.geometry.type !== 'Point') return [];
@@ -179,7 +181,7 @@ function fillSelect(sel: HTMLSelectElement, values: string[], current: string | 
 
 async function init(): Promise<void> {
   map.addImage('marker', circleSdf(), { sdf: true, pixelRatio: 1 });
-  for (const id of ['detections', 'detections-fill'] as const) {
+  for (const id of CLICKABLE_LAYERS) {
     map.on('click', id, onDetectionClick);
     map.on('mouseenter', id, () => (map.getCanvas().style.cursor = 'pointer'));
     map.on('mouseleave', id, () => (map.getCanvas().style.cursor = ''));
@@ -189,6 +191,7 @@ async function init(): Promise<void> {
   fillSelect(byId('aoi'), aois.map((a) => a.name), state.aoi);
   setRasters();
   const top = topRes.status === 'fulfilled' ? topRes.value.detections : [];
+  (map.getSource('detection-points') as GeoJSONSource).setData(detectionPoints(top));
   fillSelect(byId('model'), [...new Set(top.map((d) => d.model_version))].sort(), state.model);
   if (!state.view) {
     if (state.aoi) flyToAoi(state.aoi);

@@ -6,6 +6,8 @@ import type {
   RasterSourceSpecification,
   StyleSpecification,
 } from 'maplibre-gl';
+import type { FeatureCollection, Point } from 'geojson';
+import type { DetectionSummary } from './api';
 import type { CompositeMode } from './state';
 
 export const BACKGROUND = '#0b0e13';
@@ -21,6 +23,11 @@ export const SITE_COLOR = '#22d3ee';
 export const MARKER_PX = 24;
 /** Zoom from which detection polygons are drawn. */
 export const POLYGON_MINZOOM = 12;
+/**
+ * Zoom from which markers come from the vector tiles; below it, small polygons collapse in
+ * `ST_AsMVT`, so markers come from the centroids of the best detections (`detection-points`).
+ */
+export const TILE_MARKER_MINZOOM = 8;
 
 export const CARTO_DARK = [
   'https://a.basemaps.cartocdn.com/dark_all/{z}/{x}/{y}.png',
@@ -28,7 +35,9 @@ export const CARTO_DARK = [
   'https://c.basemaps.cartocdn.com/dark_all/{z}/{x}/{y}.png',
 ];
 
-export const DETECTION_LAYERS = ['detections', 'detections-fill', 'detections-outline', 'detections-heat'] as const;
+export const DETECTION_LAYERS = ['detections', 'detections-fill', 'detections-outline', 'detections-overview', 'detections-heat'] as const;
+/** Layers a click on opens the evidence panel. */
+export const CLICKABLE_LAYERS = ['detections', 'detections-fill', 'detections-overview'] as const;
 
 /** Colour by score, gray → amber → red. */
 export function scoreColor(): ExpressionSpecification {
@@ -102,7 +111,7 @@ export function buildStyle(origin: string): StyleSpecification {
     {
       id: 'detections-heat',
       type: 'heatmap',
-      ...det,
+      source: 'detection-points',
       layout: { visibility: 'none' },
       paint: {
         'heatmap-weight': ['interpolate', ['linear'], ['get', 'score'], 0, 0, 1, 1],
@@ -129,9 +138,18 @@ export function buildStyle(origin: string): StyleSpecification {
       paint: { 'line-color': scoreColor(), 'line-width': 2 },
     },
     {
+      id: 'detections-overview',
+      type: 'circle',
+      source: 'detection-points',
+      maxzoom: TILE_MARKER_MINZOOM,
+      layout: { 'circle-sort-key': ['get', 'score'] },
+      paint: { 'circle-radius': scoreRadius(), 'circle-color': scoreColor(), 'circle-stroke-color': BACKGROUND, 'circle-stroke-width': 1.5 },
+    },
+    {
       id: 'detections',
       type: 'symbol',
       ...det,
+      minzoom: TILE_MARKER_MINZOOM,
       layout: {
         'icon-image': 'marker',
         'icon-size': scoreIconSize(),
@@ -163,8 +181,9 @@ export function buildStyle(origin: string): StyleSpecification {
   return {
     version: 8,
     sources: {
-      launchwatch: { type: 'vector', tiles: [`${origin}/tiles/{z}/{x}/{y}.pbf`], minzoom: 0, maxzoom: 14 },
+      launchwatch: { type: 'vector', tiles: [`${origin}/tiles/{z}/{x}/{y}.pbf`], minzoom: TILE_MARKER_MINZOOM, maxzoom: 14 },
       'known-sites': { type: 'geojson', data: { type: 'FeatureCollection', features: [] } },
+      'detection-points': { type: 'geojson', data: { type: 'FeatureCollection', features: [] } },
     },
     layers,
   };
@@ -183,4 +202,17 @@ export function circleSdf(size = MARKER_PX): { width: number; height: number; da
     }
   }
   return { width: size, height: size, data };
+}
+
+/** Centroid points of detections (overview markers and density), properties as in the tiles. */
+export function detectionPoints(detections: readonly DetectionSummary[]): FeatureCollection<Point> {
+  return {
+    type: 'FeatureCollection',
+    features: detections.map((d) => ({
+      type: 'Feature',
+      id: d.id,
+      geometry: { type: 'Point', coordinates: d.centroid },
+      properties: { id: d.id, score: d.score, aoi: d.aoi, model_version: d.model_version },
+    })),
+  };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createExpression, featureFilter, latest, validateStyleMin } from '@maplibre/maplibre-gl-style-spec';
-import { buildStyle, circleSdf, colorForScore, detectionFilter, radiusForScore, rasterSource, scoreColor, scoreIconSize, scoreRadius } from '../src/style';
+import { buildStyle, circleSdf, detectionPoints, colorForScore, detectionFilter, radiusForScore, rasterSource, scoreColor, scoreIconSize, scoreRadius } from '../src/style';
 
 function evaluate(expr: unknown, score: number, property = 'circle-radius'): unknown {
   const spec = (latest.paint_circle as unknown as Record<string, never>)[property];
@@ -63,5 +63,9 @@ describe('filters and sources', () => {
     const { width, data } = circleSdf(24);
     expect(data[(12 * width + 12) * 4 + 3]).toBe(255);
     expect(data[3]).toBeLessThan(192); // outside the 0.75 SDF edge
+  });
+  it('detection points carry the tile properties at the centroid', () => {
+    const fc = detectionPoints([{ id: 7, score: 0.8, area_km2: 1, compactness: 0.5, model_version: 'm', aoi: 'a', detected_at: '', centroid: [1, 2] }]);
+    expect(fc.features[0]).toEqual({ type: 'Feature', id: 7, geometry: { type: 'Point', coordinates: [1, 2] }, properties: { id: 7, score: 0.8, aoi: 'a', model_version: 'm' } });
   });
 });
