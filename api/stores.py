@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -14,6 +13,7 @@ from rio_tiler.io import Reader
 
 from api.rasters import AOI_PATTERN, Layer, raster_url
 from api.schemas import AoiInfo
+from cube.store import StoreLocation, read_manifest
 
 __all__ = ["list_aois"]
 
@@ -54,12 +54,11 @@ def list_aois(
         name = str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]
         if entry.get("type") != "directory" or not re.match(AOI_PATTERN, name):
             continue
-        manifest_path = f"{root.rstrip('/')}/{name}/manifest.json"
-        if not fs.exists(manifest_path):
+        loc = StoreLocation(store_root, name, storage_options)
+        manifest = read_manifest(loc)
+        if not manifest:
             continue
-        with fs.open(manifest_path, "rb") as f:
-            manifest = json.load(f)
-        layers = [layer for layer in _LAYERS if fs.exists(f"{root.rstrip('/')}/{name}/{layer}.tif")]
+        layers = [layer for layer in _LAYERS if fs.exists(loc.url(f"{layer}.tif"))]
         urls = [raster_url(store_root, name, layer) for layer in layers]
         stages = manifest.get("stages")
         aois.append(

@@ -13,13 +13,13 @@ import argparse
 import uuid
 from typing import Any
 
-import fsspec
 import geopandas as gpd
 from rich.console import Console
 from shapely import wkb
 
 from cube.errors import InvalidInputError, ServiceUnavailableError
 from cube.settings import Settings
+from cube.store import StoreLocation, open_fs
 
 __all__ = ["LABEL_FILE", "add_parser", "review_labels", "run"]
 
@@ -106,28 +106,30 @@ def _fetch_reviews(dsn: str, aoi: str) -> list[dict[str, Any]]:
         return list(conn.execute(_LATEST_REVIEWS, (aoi,)).fetchall())
 
 
-def _write(frame: gpd.GeoDataFrame, url: str, storage_options: dict[str, Any]) -> None:
-    """Write the GeoJSON in one piece (temporary name, then moved into place)."""
-    fs, path = fsspec.core.url_to_fs(url, **storage_options)
-    parent = path.rsplit("/", 1)[0]
-    fs.makedirs(parent, exist_ok=True)
-    tmp = f"{parent}/.{uuid.uuid4().hex}.tmp"
-    fs.pipe(tmp, frame.to_json(drop_id=True).encode())
-    fs.mv(tmp, path)
+def _write(frame: gpd.GeoDataFrame, loc: StoreLocation) -> str:
+    """Write the GeoJSON in one piece (one PUT on S3; temp file + rename locally)."""
+    fs = open_fs(loc)
+    fs.makedirs(loc.url(), exist_ok=True)
+    data = frame.to_json(drop_id=True).encode()
+    url = loc.url(LABEL_FILE)
+    if loc.is_remote:
+        fs.pipe_file(url, data)
+    else:
+        tmp = loc.url(f".{LABEL_FILE}.{uuid.uuid4().hex}.tmp")
+        fs.pipe_file(tmp, data)
+        fs.mv(tmp, url)
+    return url
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Write ``{store}/{aoi}/review_labels.geojson`` from the latest reviews of the AOI."""
     aoi = str(args.aoi)
-    if not aoi or "/" in aoi or aoi.startswith("."):
-        raise InvalidInputError(f"AOI name {aoi!r} cannot be a store folder")
-    root = (args.store or settings.store_root).rstrip("/")
+    loc = StoreLocation(args.store or settings.store_root, aoi, settings.storage_options)
     dsn = settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
     frame = review_labels(_fetch_reviews(dsn, aoi))
     if frame.empty:
         raise InvalidInputError(f"no confirmed or rejected reviews for detections of AOI {aoi!r}")
-    url = f"{root}/{aoi}/{LABEL_FILE}"
-    _write(frame, url, settings.storage_options if root.startswith("s3://") else {})
+    url = _write(frame, loc)
     positives = int((frame["label"] == 1).sum())
     _console.print(
         f"[green]{positives} positives, {len(frame) - positives} hard negatives[/] → {url}"
