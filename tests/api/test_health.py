@@ -1,6 +1,10 @@
 import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
@@ -51,3 +55,32 @@ def test_index_json_or_web_app(pg_dsn: str, store_root: str, tmp_path: Path) -> 
         assert "launchwatch map" in c.get("/").text
         assert c.get("/health").status_code == 200
         assert c.get("/openapi.json").status_code == 200
+
+
+class _Ready(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/v2/health/ready" else 404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def triton_http() -> Iterator[int]:
+    """A loopback HTTP server answering Triton's readiness route."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ready)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield int(server.server_address[1])
+    server.shutdown()
+
+
+def test_health_with_ready_triton(pg_dsn: str, store_root: str, triton_http: int) -> None:
+    settings = settings_for(pg_dsn, triton_url="127.0.0.1:8001", triton_http_port=triton_http)
+    app = create_app(settings, store_root=store_root, web_dist=None)
+    with TestClient(app) as c:
+        body = c.get("/health").json()
+    app.state.engine.dispose()
+    assert body["status"] == "ok"
+    assert body["triton"] is True
