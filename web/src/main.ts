@@ -32,7 +32,11 @@ const map = new MlMap({
   zoom: state.view?.zoom ?? 2,
   attributionControl: false,
   maxPitch: 0,
+  dragRotate: false,
+  pitchWithRotate: false,
 });
+map.touchZoomRotate.disableRotation();
+map.keyboard.disableRotation();
 map.addControl(new NavigationControl({ showCompass: false }), 'top-left');
 map.addControl(new ScaleControl({ unit: 'metric' }), 'bottom-left');
 map.addControl(new AttributionControl({ compact: true, customAttribution: 'launchwatch · Copernicus Sentinel data' }));
