@@ -64,7 +64,11 @@ def test_expected_services_with_images_and_profiles(compose):
         "api",
     }
     assert services["postgis"]["image"] == "postgis/postgis:16-3.4"
-    assert services["tritonserver"]["image"].startswith("nvcr.io/nvidia/tritonserver:")
+    assert services["tritonserver"]["build"]["target"] == "triton"
+    assert services["tritonserver-cpu"]["image"] == services["tritonserver"]["image"]
+    assert re.search(
+        r"^FROM nvcr\.io/nvidia/tritonserver:\S+ AS triton$", DOCKERFILE.read_text(), re.M
+    )
     assert services["tritonserver-cpu"]["profiles"] == ["cpu"]
     assert services["dask-cuda-worker"]["profiles"] == ["gpu"]
     assert services["dask-cuda-worker"]["command"][:3] == ["dask", "cuda", "worker"]
@@ -238,3 +242,15 @@ def test_docker_compose_config_is_valid(tmp_path):
         check=False,
     )
     assert res.returncode == 0, res.stderr
+
+
+def test_pipeline_publishes_into_the_repository_triton_serves(compose):
+    s = compose["services"]
+    triton = dict(v.split(":", 1) for v in s["tritonserver"]["volumes"])
+    pipeline = dict(v.split(":", 1) for v in s["pipeline"]["volumes"])
+    repo_flag = next(c for c in s["tritonserver"]["command"] if c.startswith("--model-repository="))
+    (volume,) = (name for name, path in triton.items() if repo_flag.endswith("=" + path))
+    # `cube.run full` writes STATE_DIR/triton/model_repository by default
+    state_dir = s["pipeline"]["environment"]["STATE_DIR"]
+    assert pipeline[volume] == f"{state_dir}/triton/model_repository"
+    assert "--model-control-mode=explicit" in s["tritonserver"]["command"]

@@ -95,6 +95,7 @@ def _execute(name: str, env: dict[str, str], cwd: Path, monkeypatch) -> nbformat
     NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
     ).execute()
+    nbformat.write(nb, cwd / name)  # the executed copy, for a look after a failure
     return nb
 
 
