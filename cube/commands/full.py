@@ -55,6 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--start", default=None, help="ISO start date (default: the AOI's)")
     p.add_argument("--end", default=None, help="ISO end date (default: the AOI's)")
     p.add_argument("--catalog", default=None, help="STAC API URL or ItemCollection path")
+    p.add_argument("--max-cloud", type=float, default=None, help="scene cloud cover limit (%%)")
     p.add_argument("--known-sites", default=None, help="GeoJSON of known sites (weak labels)")
     p.add_argument("--store", default=None, help="store root URL (default: the S3 bucket)")
     p.add_argument("--skip-ingest", action="store_true", help="use the existing stores")
@@ -328,7 +329,7 @@ def _print_report(rows: list[dict[str, Any]], timings: list[StageTiming]) -> Non
 def _ingest(args: argparse.Namespace, settings: Settings, root: str, spec: str) -> None:
     from cube.commands import ingest as ingest_cmd
 
-    name = parse_aoi(spec, args.start, args.end).name
+    name = parse_aoi(spec, args.start, args.end, args.max_cloud).name
     if args.force:
         _forget(_location(root, name, settings))
     ns = _sub_args(
@@ -339,6 +340,7 @@ def _ingest(args: argparse.Namespace, settings: Settings, root: str, spec: str) 
         catalog=args.catalog,
         start=args.start,
         end=args.end,
+        max_cloud=args.max_cloud,
         memory_budget_mb=args.memory_budget_mb,
         scheduler=args.scheduler,
         no_db=args.no_db,

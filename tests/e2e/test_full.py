@@ -133,6 +133,8 @@ def test_full_pipeline_through_triton(
         "2024-03-01",
         "--end",
         "2024-08-31",
+        "--max-cloud",
+        "100",
         "--catalog",
         catalog,
         "--known-sites",
