@@ -1,6 +1,7 @@
 import io
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
+from typing import Any
 
 import geopandas as gpd
 import pytest
@@ -52,7 +53,7 @@ def test_paging_is_stable(client: TestClient, ids: dict[str, int]) -> None:
 
 
 def test_filters(client: TestClient, ids: dict[str, int]) -> None:
-    def get(**params: object) -> list[int]:
+    def get(**params: Any) -> list[int]:
         r = client.get("/detections", params=params)
         assert r.status_code == 200, r.text
         return sorted(_ids(r.json()))
@@ -85,7 +86,7 @@ def test_filters(client: TestClient, ids: dict[str, int]) -> None:
         {"since": "2024-01-01T00:00:00"},
     ],
 )
-def test_bad_query_is_422(client: TestClient, params: dict[str, object]) -> None:
+def test_bad_query_is_422(client: TestClient, params: dict[str, Any]) -> None:
     r = client.get("/detections", params=params)
     assert r.status_code == 422, r.text
     assert "detail" in r.json()
@@ -118,7 +119,7 @@ def test_injection_strings_are_harmless(client: TestClient, ids: dict[str, int],
 
 
 def test_exports(client: TestClient, ids: dict[str, int]) -> None:
-    params = {"min_score": 0.4, "bbox": "10.0,50.0,10.03,50.02"}
+    params: dict[str, Any] = {"min_score": 0.4, "bbox": "10.0,50.0,10.03,50.02"}
     expected = {ids["a"], ids["b"], ids["c"]}
 
     r = client.get("/detections.geojson", params=params)

@@ -10,6 +10,7 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 
 from api.main import create_app
 from tests.api.conftest import insert_detection, insert_known_site, settings_for, square
@@ -26,6 +27,7 @@ def test_no_server_errors(pg_dsn: str, store_root: str) -> None:
     failures: list[str] = []
     with TestClient(app):
         for result in schema.get_all_operations():
+            assert isinstance(result, Ok), result  # every operation of the schema resolves
             operation = result.ok()
             if operation.path.startswith("/raster") and operation.path not in RASTER_ROUTES:
                 continue

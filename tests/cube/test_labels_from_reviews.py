@@ -1,6 +1,7 @@
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import geopandas as gpd
@@ -14,16 +15,16 @@ from cube.settings import Settings
 from tests.conftest import S3Endpoint
 
 
-def _settings(dsn: str, **extra: object) -> Settings:
+def _settings(dsn: str, **extra: Any) -> Settings:
     parts = urlsplit(dsn)
-    return Settings(
-        postgres_host=parts.hostname,
-        postgres_port=parts.port,
-        postgres_db=parts.path.lstrip("/"),
-        postgres_user=parts.username or "postgres",
-        postgres_password=parts.password or "",
-        **extra,
-    )
+    fields: dict[str, Any] = {
+        "postgres_host": parts.hostname,
+        "postgres_port": parts.port,
+        "postgres_db": parts.path.lstrip("/"),
+        "postgres_user": parts.username or "postgres",
+        "postgres_password": parts.password or "",
+    }
+    return Settings(**(fields | extra))
 
 
 def _parse(*argv: str) -> argparse.Namespace:
