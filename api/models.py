@@ -6,15 +6,25 @@ describe them for queries. ``tests/api/test_models.py`` checks both agree.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Integer, Text, func, text
+from sqlalchemy import BigInteger, Date, DateTime, Float, ForeignKey, Integer, Text, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Detection", "ImageryScene", "KnownSite", "Review", "Tile"]
+__all__ = [
+    "Alert",
+    "Base",
+    "Detection",
+    "ImageryScene",
+    "KnownSite",
+    "Review",
+    "Site",
+    "SiteObservation",
+    "Tile",
+]
 
 
 class Base(DeclarativeBase):
@@ -107,4 +117,62 @@ class Review(Base):
     reason: Mapped[str] = mapped_column(Text)
     note: Mapped[str] = mapped_column(Text, server_default="")
     reviewer: Mapped[str] = mapped_column(Text, server_default="analyst")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Site(Base):
+    """A site tracked across epochs by ``cube.run monitor``."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    site_key: Mapped[str] = mapped_column(Text, unique=True)
+    aoi: Mapped[str] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False))
+    centroid: Mapped[Any] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    status: Mapped[str] = mapped_column(Text, server_default="candidate")
+    novelty: Mapped[str] = mapped_column(Text)
+    known_site_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("known_sites.id", ondelete="SET NULL"), nullable=True
+    )
+    first_seen: Mapped[str] = mapped_column(Text)
+    last_seen: Mapped[str] = mapped_column(Text)
+    n_epochs: Mapped[int] = mapped_column(Integer)
+    best_score: Mapped[float] = mapped_column(Float)
+    flags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SiteObservation(Base):
+    """A site seen in one epoch."""
+
+    __tablename__ = "site_observations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    site_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sites.id", ondelete="CASCADE"))
+    epoch: Mapped[str] = mapped_column(Text)
+    epoch_start: Mapped[date] = mapped_column(Date)
+    epoch_end: Mapped[date] = mapped_column(Date)
+    score: Mapped[float] = mapped_column(Float)
+    clear_looks: Mapped[float | None] = mapped_column(Float, nullable=True)
+    detection_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("detections.id", ondelete="SET NULL"), nullable=True
+    )
+    geom: Mapped[Any] = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False))
+    flags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+
+
+class Alert(Base):
+    """A change alert (new construction, decommissioned) raised once per site and kind."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    site_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sites.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(Text)
+    epoch: Mapped[str] = mapped_column(Text)
+    previous_epoch: Mapped[str | None] = mapped_column(Text, nullable=True)
+    score: Mapped[float] = mapped_column(Float)
+    clear_looks: Mapped[float | None] = mapped_column(Float, nullable=True)
+    geom: Mapped[Any] = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
