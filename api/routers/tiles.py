@@ -29,7 +29,7 @@ WITH env AS (
            ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326) AS e4326
 ),
 det AS (
-    SELECT d.id, d.score, d.aoi, d.model_version, d.area_km2,
+    SELECT d.id, d.score, d.aoi, d.model_version, d.area_km2, d.epoch, d.novelty,
            ST_AsMVTGeom(ST_Transform(d.geom, 3857), env.e, 4096, 64, true) AS geom
     FROM detections d, env
     WHERE d.score >= :min_score AND d.geom && env.e4326
@@ -61,7 +61,11 @@ def _check_tile(z: int, x: int, y: int) -> None:
     "/tiles/{z}/{x}/{y}.pbf",
     response_class=Response,
     responses={
-        200: {"content": {MVT_MEDIA_TYPE: {}}, "description": "layers detections, known_sites"},
+        200: {
+            "content": {MVT_MEDIA_TYPE: {}},
+            "description": "layers detections (id, score, aoi, model_version, area_km2, epoch, "
+            "novelty) and known_sites (id, name, country, operator, status)",
+        },
         204: {"description": "nothing in this tile"},
         304: {"description": "unchanged (If-None-Match)"},
         400: {"description": "zoom out of range"},

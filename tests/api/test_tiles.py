@@ -31,7 +31,9 @@ def test_tile_has_both_layers_and_score_filter(client: TestClient, seeded: dict[
     assert set(layers) == {"detections", "known_sites"}
     detections = layers["detections"]["features"]
     assert [f["id"] for f in detections] == [seeded["high"]]  # score 0.05 < 0.1 left out
-    assert detections[0]["properties"]["score"] == pytest.approx(0.8)
+    props = detections[0]["properties"]
+    assert props["score"] == pytest.approx(0.8)
+    assert props["aoi"] == "demo" and props["model_version"] == "unet/1"
     assert detections[0]["geometry"]["type"] == "Polygon"
     sites = layers["known_sites"]["features"]
     assert [f["properties"]["name"] for f in sites] == ["Test Pad"]
