@@ -57,6 +57,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     InvalidExpression: 400,
     InvalidFormat: 400,
     InvalidBandName: 404,
+    # absurd numeric query values (e.g. a TiTiler tile buffer of 1e308) overflow in the reader
+    OverflowError: 400,
 }
 
 #: Messages not passed through to clients (they may carry connection strings).

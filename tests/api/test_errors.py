@@ -26,6 +26,7 @@ from cube.errors import (
         (LaunchwatchError("other"), 500),
         (OperationalError("SELECT 1", {}, Exception("refused")), 503),
         (RasterioIOError("no such file"), 404),
+        (OverflowError("cannot convert float infinity to integer"), 400),
         (RuntimeError("bug"), 500),
     ],
 )
