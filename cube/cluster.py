@@ -44,8 +44,18 @@ def worker_layout(cpus: int | None = None, memory_bytes: int | None = None) -> d
 
 
 @contextlib.contextmanager
-def make_client(scheduler: str | None, console: Console | None = None) -> Iterator[Any]:
+def make_client(
+    scheduler: str | None,
+    memory_limit: str | int | None = None,
+    console: Console | None = None,
+) -> Iterator[Any]:
     """Context manager yielding a ``distributed.Client`` (or ``None`` for local schedulers).
+
+    Args:
+        scheduler: ``None``, ``tcp://HOST:PORT``, ``cuda``, ``threads`` or ``synchronous``.
+        memory_limit: Per-worker memory limit of a cluster started here (bytes or ``"4GiB"``);
+            default: 80 % of the machine's memory split over the workers.
+        console: Where the dashboard link is printed (stderr by default).
 
     Raises:
         InvalidInputError: An unknown scheduler, or ``cuda`` without dask-cuda or a GPU.
@@ -63,9 +73,12 @@ def make_client(scheduler: str | None, console: Console | None = None) -> Iterat
             yield client
         return
     if scheduler == "cuda":
-        cluster = _cuda_cluster()
+        cluster = _cuda_cluster(memory_limit)
     elif scheduler is None:
-        cluster = LocalCluster(**worker_layout(), dashboard_address=":0")
+        layout = worker_layout()
+        if memory_limit is not None:
+            layout["memory_limit"] = memory_limit
+        cluster = LocalCluster(**layout, dashboard_address=":0")
     else:
         raise InvalidInputError(
             f"unknown scheduler {scheduler!r}: omit it for a LocalCluster, or use "
@@ -76,7 +89,7 @@ def make_client(scheduler: str | None, console: Console | None = None) -> Iterat
         yield client
 
 
-def _cuda_cluster() -> Any:
+def _cuda_cluster(memory_limit: str | int | None) -> Any:
     try:
         from dask_cuda import LocalCUDACluster
     except ImportError as exc:
@@ -84,6 +97,6 @@ def _cuda_cluster() -> Any:
             "--scheduler cuda needs dask-cuda: pip install 'launchwatch[gpu]'"
         ) from exc
     try:
-        return LocalCUDACluster()
+        return LocalCUDACluster(memory_limit=memory_limit or "auto")
     except Exception as exc:  # no GPU / driver: dask-cuda raises several types
         raise InvalidInputError(f"--scheduler cuda: no usable CUDA GPU ({exc})") from exc

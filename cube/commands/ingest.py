@@ -172,7 +172,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             code_version=_code_version(),
         )
         summary["scenes"] = len(items)
-    with make_client(args.scheduler, _console):
+    with make_client(args.scheduler, console=_console):
         if "composite" in todo:
             _composite(args, aoi, loc, items)
         if "features" in todo:

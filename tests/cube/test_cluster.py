@@ -25,8 +25,10 @@ def test_local_cluster_is_sized_to_the_machine():
 
 
 def test_local_cluster_and_connecting_to_it():
-    with make_client(None) as client:
+    with make_client(None, memory_limit="1GiB") as client:
         assert client is not None and client.dashboard_link
+        limits = {w["memory_limit"] for w in client.scheduler_info()["workers"].values()}
+        assert limits == {2**30}
         address = client.scheduler.address
         assert client.submit(sum, [1, 2]).result() == 3
         with make_client(address) as other:
