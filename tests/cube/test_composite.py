@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from cube.composite import composite, median_kernel
 from cube.errors import InvalidInputError
@@ -20,9 +26,11 @@ def _stack(t: int, seed: int = 0, cloud: float = 0.4) -> np.ndarray:
     return data
 
 
-def _reference(data: np.ndarray) -> np.ndarray:
+def _reference(data: np.ndarray, warn: bool = True) -> np.ndarray:
+    """``numpy.nanmedian`` of the non-zero values, rounded half to even (0 where none)."""
     ref = np.where(data == 0, np.nan, data.astype(np.float64))
-    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
         med = np.nanmedian(ref, axis=0)
     return np.nan_to_num(np.round(med)).astype(np.uint16)
 
@@ -31,6 +39,45 @@ def _reference(data: np.ndarray) -> np.ndarray:
 def test_median_equals_nanmedian(t: int):
     data = _stack(t, seed=t)
     np.testing.assert_array_equal(median_kernel(data), _reference(data))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hnp.arrays(
+        np.uint16,
+        hnp.array_shapes(min_dims=4, max_dims=4, min_side=1, max_side=9),
+        elements=st.integers(0, 65535),
+    ),
+    st.floats(0.0, 1.0),
+)
+def test_median_property_random_stacks_and_masks(stack: np.ndarray, cloud: float):
+    rng = np.random.default_rng(stack.size)
+    stack = stack.copy()
+    stack[rng.random(stack.shape) < cloud] = 0
+    np.testing.assert_array_equal(median_kernel(stack), _reference(stack, warn=False))
+
+
+@pytest.mark.parametrize("dates", [36, 6])
+def test_real_slovenia_scl_series(realdata: Path, dates: int):
+    """Real L2A SCL layers mask a stack built from the real L1C reference scenes."""
+    src = realdata / "eolearn_reference_scenes_slovenia"
+    scl = np.load(src / "SCL.npy")[:dates, ..., 0].astype(np.uint8)  # (T, 101, 100)
+    scenes = np.load(src / "REFERENCE_SCENES.npy")[..., [1, 2, 3, 7, 11, 12]]  # B02..B12
+    refl = np.stack([scenes[k % len(scenes)] for k in range(dates)])  # (T, 101, 100, 6)
+    refl = (refl * 10_000 + 1 + np.arange(dates)[:, None, None, None] * 7).astype(np.uint16)
+    cube = xr.DataArray(
+        da.from_array(refl.transpose(0, 3, 1, 2), chunks=(1, 6, 64, 64)),
+        dims=("time", "band", "y", "x"),
+    )
+    masked = apply_mask(cube, xr.DataArray(scl, dims=("time", "y", "x")))
+    ds = composite(masked)
+    np.testing.assert_array_equal(ds["composite"].values, _reference(masked.values))
+    clear = np.isin(scl, CLEAR_CLASSES).sum(0)
+    np.testing.assert_array_equal(ds["clear_count"].values, clear)
+    assert set((clear % 2).ravel()) == {0, 1}  # odd and even counts both exercised
+    if dates == 6:  # all-cloud pixels: nodata
+        assert (clear == 0).sum() > 1000
+        assert (ds["composite"].values[:, clear == 0] == 0).all()
 
 
 def test_even_count_rounds_half_to_even():
