@@ -22,6 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from cube.aoi import AOI, parse_aoi
+from cube.errors import InvalidInputError
+from cube.search import COLLECTION_ASSETS, S1_COLLECTION, S2_COLLECTION
 from cube.settings import Settings
 
 __all__ = ["add_parser", "run"]
@@ -37,6 +39,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--end", default=None, help="ISO end date (default: the AOI's)")
     p.add_argument("--max-cloud", type=float, default=None, help="scene cloud cover limit (%%)")
     p.add_argument("--catalog", default=None, help="STAC API URL or ItemCollection JSON path")
+    p.add_argument(
+        "--collections",
+        nargs="+",
+        default=[S2_COLLECTION],
+        choices=sorted(COLLECTION_ASSETS),
+        help="collections to search (sentinel-2-l2a is composited; sentinel-1-rtc is catalogued)",
+    )
     p.add_argument("--store", default=None, help="store root URL (default: the S3 bucket)")
     p.add_argument("--known-sites", default=None, help="GeoJSON of known sites (weak labels)")
     p.add_argument("--method", choices=("median", "mean"), default="median")
@@ -140,10 +149,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from cube.catalog_db import upsert_scenes
     from cube.cluster import make_client
     from cube.load import OPTICAL_BANDS, check_assets
-    from cube.search import SearchRequest, scene_source, search_scenes
+    from cube.search import SearchRequest, require_assets, scene_source, search_scenes
     from cube.store import StoreLocation, read_manifest, update_manifest
 
     aoi = parse_aoi(args.aoi, args.start, args.end, getattr(args, "max_cloud", None))
+    collections = list(getattr(args, "collections", None) or [S2_COLLECTION])
+    if S2_COLLECTION not in collections:
+        raise InvalidInputError(f"ingest composites {S2_COLLECTION}: add it to --collections")
     root = args.store or settings.store_root
     loc = StoreLocation(root, aoi.name, settings.storage_options if "://" in root else None)
     dsn = None if args.no_db else _dsn(settings)
@@ -158,14 +170,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     summary: dict[str, Any] = {}
     if "composite" in todo:
         catalog = args.catalog or settings.stac_api_url
-        items = search_scenes(scene_source(catalog), SearchRequest(aoi))
+        source = scene_source(catalog)
+        items = search_scenes(source, SearchRequest(aoi))
         _console.print(f"{len(items)} scenes for {aoi.name} from {catalog}")
         check_assets(items, [*OPTICAL_BANDS, "SCL"])
+        s1_items: list[Any] = []
+        if S1_COLLECTION in collections:  # catalogued for SAR evidence; not composited here
+            s1_items = search_scenes(source, SearchRequest(aoi, S1_COLLECTION))
+            require_assets(s1_items, COLLECTION_ASSETS[S1_COLLECTION])
+            summary["sentinel-1 scenes"] = len(s1_items)
         if dsn is not None:
-            upsert_scenes(dsn, items)
+            upsert_scenes(dsn, [*items, *s1_items])
         update_manifest(
             loc,
             scenes=[i.id for i in items],
+            s1_scenes=[i.id for i in s1_items],
             dates=[aoi.start.isoformat(), aoi.end.isoformat()],
             bounds=list(aoi.bbox),
             catalog=catalog,

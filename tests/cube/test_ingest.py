@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
 import pytest
+import rasterio
+import rioxarray  # noqa: F401
 import xarray as xr
 
+from cube.aoi import parse_aoi
+from cube.commands import ingest
+from cube.features import FEATURE_BANDS
 from cube.run import main
-from cube.store import StoreLocation, open_dataset, read_manifest
+from cube.settings import Settings
+from cube.store import StoreLocation, open_dataset, open_fs, read_manifest
 from cube.synthetic import SceneSpec, SyntheticCatalog, generate_scenes
+from tests.conftest import S3Endpoint
 
-SPEC = SceneSpec(name="ing", seed=11, size_px=512, n_dates=3, n_complexes=1, n_confusers=1)
+SPEC = SceneSpec(
+    name="ing", seed=11, size_px=512, n_dates=3, n_complexes=1, n_confusers=1, with_s1=True
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +77,13 @@ def db_env(pg_dsn: str, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_ingest_writes_every_stage_and_catalog_rows(
     scenes: SyntheticCatalog, tmp_path: Path, db_env: str
 ):
-    assert main(_argv(scenes, tmp_path)) == 0
+    argv = _argv(scenes, tmp_path, "--collections", "sentinel-2-l2a", "sentinel-1-rtc")
+    assert main(argv) == 0
     loc = StoreLocation(str(tmp_path), "ing_aoi")
     manifest = read_manifest(loc)
     assert manifest["stages"] == {"composite": "done", "features": "done", "tiles": "done"}
     assert len(manifest["scenes"]) == 3 and len(manifest["stretch_low"]) == 6
+    assert len(manifest["s1_scenes"]) == 3
     comp = open_dataset(loc, "composite.zarr", "composite")
     assert comp["composite"].dtype == np.uint16 and comp["clear_count"].max() <= 3
     feats = open_dataset(loc, "features.zarr", "features")["features"]
@@ -78,9 +92,12 @@ def test_ingest_writes_every_stage_and_catalog_rows(
     tiles = xr.open_zarr(tmp_path / "ing_aoi" / "tiles.zarr")
     assert float(tiles["label"].max()) == 1.0  # the planted complex is a positive
     with psycopg.connect(db_env) as conn:
-        n_scenes = conn.execute("SELECT count(*) FROM imagery_catalog").fetchone()
+        sensors = conn.execute(
+            "SELECT sensor, count(*) FROM imagery_catalog GROUP BY sensor ORDER BY sensor"
+        ).fetchall()
         n_tiles = conn.execute("SELECT count(*) FROM tiles WHERE aoi = 'ing_aoi'").fetchone()
-    assert n_scenes == (3,) and n_tiles == (tiles.sizes["tile"],)
+    assert sensors == [("sentinel-1", 3), ("sentinel-2", 3)]
+    assert n_tiles == (tiles.sizes["tile"],)
 
 
 def test_interrupted_ingest_resumes_from_the_done_stages(
@@ -114,7 +131,8 @@ def test_empty_search_and_corrupt_cog_fail_cleanly(
     items = json.loads(scenes.items.read_text())
     bad = tmp_path / "B08.tif"
     bad.write_bytes(b"\x00" * 64)
-    items["features"][1]["assets"]["B08"]["href"] = str(bad)
+    second = next(f for f in items["features"] if f["id"] == "SYN_ing_20240317")
+    second["assets"]["B08"]["href"] = str(bad)
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(items))
     argv = _argv(scenes, tmp_path / "store", "--no-db")
@@ -123,3 +141,79 @@ def test_empty_search_and_corrupt_cog_fail_cleanly(
     err = capsys.readouterr().err
     assert "SYN_ing_20240317 band B08: cannot read" in err
     assert not (tmp_path / "store" / "ing_aoi" / "composite.zarr").exists()
+
+
+def test_ingest_needs_the_optical_collection(scenes: SyntheticCatalog, tmp_path: Path):
+    argv = _argv(scenes, tmp_path, "--no-db", "--collections", "sentinel-1-rtc")
+    assert main(argv) == 2
+    assert not (tmp_path / "ing_aoi").exists()
+
+
+def test_realdata_tile_through_the_stac_api_to_s3(
+    realdata: Path,
+    stac_api: Callable[[Sequence[Mapping[str, Any]]], str],
+    s3: S3Endpoint,
+    s3_root: str,
+    tmp_path: Path,
+):
+    """Real L2A COGs served by a loopback STAC API → ingest → Zarr + COG on the S3 endpoint."""
+    src = realdata / "riotilerpds_s2_l2a_29RKH_100m"
+    item = json.loads((src / "S2A_29RKH_20200219_0_L2A.json").read_text())
+    item["collection"], item["links"] = "sentinel-2-l2a", []
+    for asset in item["assets"].values():
+        local = src / Path(asset["href"].split("?")[0]).name
+        if local.exists():
+            asset["href"] = local.as_uri()
+    url = stac_api([item])
+    minx, miny, maxx, maxy = item["bbox"]
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    parser = argparse.ArgumentParser()
+    ingest.add_parser(parser.add_subparsers())
+    args = parser.parse_args(
+        [
+            "ingest",
+            f"--aoi={cx - 0.08},{cy - 0.08},{cx + 0.08},{cy + 0.08}",  # west: starts with -
+            "--start",
+            "2020-02-01",
+            "--end",
+            "2020-02-29",
+            "--max-cloud",
+            "50",
+            "--catalog",
+            url,
+            "--store",
+            s3_root,
+            "--resolution",
+            "100",
+            "--scheduler",
+            "threads",
+            "--no-db",
+            "--known-sites",
+            str(tmp_path / "none.geojson"),
+        ]
+    )
+    (tmp_path / "none.geojson").write_text('{"type": "FeatureCollection", "features": []}')
+    settings = Settings(
+        minio_endpoint=s3.endpoint_url, minio_access_key="testing", minio_secret_key="testing"
+    )
+    assert ingest.run(args, settings) == 0
+    loc = StoreLocation(s3_root, parse_aoi(args.aoi).name, s3.storage_options)
+    manifest = read_manifest(loc)
+    assert manifest["scenes"] == ["S2A_29RKH_20200219_0_L2A"]
+    assert manifest["stages"] == {"composite": "done", "features": "done"}  # no sites: no tiles
+    feats = xr.open_zarr(
+        loc.url("features.zarr"), storage_options=s3.storage_options, decode_coords="all"
+    )["features"]
+    assert feats.rio.crs.to_epsg() == 32629  # georeferencing survives the round trip
+    assert feats.rio.resolution() == (100.0, -100.0)
+    assert list(feats["band"].values) == list(FEATURE_BANDS)
+    v = feats.values
+    assert np.isfinite(v).mean() > 0.9  # desert, 4 % cloud
+    assert np.nanmin(v[:6]) == 0.0 and np.nanmax(v[:6]) == 1.0
+    comp = open_dataset(loc, "composite.zarr", "composite")
+    b04 = comp["composite"].sel(band="B04").values
+    assert 500 < float(np.median(b04[b04 > 0])) < 6000
+    cog = tmp_path / "composite.tif"
+    open_fs(loc).get_file(loc.url("composite.tif"), str(cog))
+    with rasterio.open(cog) as tif:
+        assert tif.crs.to_epsg() == 32629 and tif.count == 6 and tif.dtypes[0] == "uint16"
