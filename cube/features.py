@@ -5,7 +5,8 @@ The percentiles are exact over the whole AOI composite: :func:`band_histograms` 
 65,536-bin histogram per band over every chunk (a Dask reduction of a few MB, nodata 0
 excluded) and :func:`percentiles_from_histograms` reads the percentiles off the cumulative
 counts. They are stored in the features' attributes (``stretch_low``/``stretch_high``) so
-new data can be stretched the same way (:func:`make_features` takes them as input).
+new data can be stretched the same way (:func:`stored_percentiles` reads them back for
+:func:`make_features`).
 
 Indices (from reflectance, scale 1e-4; nodata → NaN):
 NDVI = (B08 − B04)/(B08 + B04), NDWI = (B03 − B08)/(B03 + B08),
@@ -14,7 +15,8 @@ NDBI = (B11 − B08)/(B11 + B08), BSI = ((B11 + B04) − (B08 + B02))/((B11 + B0
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -27,6 +29,7 @@ __all__ = [
     "band_histograms",
     "make_features",
     "percentiles_from_histograms",
+    "stored_percentiles",
 ]
 
 FEATURE_BANDS: tuple[str, ...] = (
@@ -102,6 +105,24 @@ def percentiles_from_histograms(
         for j, q in enumerate((low, high)):
             out[k, j] = np.searchsorted(cdf, max(q / 100.0 * total, 1), side="left")
     return out
+
+
+def stored_percentiles(attrs: Mapping[str, Any]) -> np.ndarray:
+    """The (6, 2) stretch values kept in a features array's attrs, to reuse on new data.
+
+    ``make_features(new_composite, stored_percentiles(features.attrs))`` stretches new data
+    exactly like the training AOI.
+
+    Raises:
+        InvalidInputError: The attrs carry no (or malformed) ``stretch_low``/``stretch_high``.
+    """
+    try:
+        pct = np.column_stack([attrs["stretch_low"], attrs["stretch_high"]]).astype(np.float64)
+    except (KeyError, ValueError) as exc:
+        raise InvalidInputError(f"features attrs carry no stretch percentiles: {exc}") from exc
+    if pct.shape != (len(_REFLECTANCE), 2):
+        raise InvalidInputError(f"need 6 stretch percentile pairs, got {pct.tolist()}")
+    return pct
 
 
 def _ratio(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:

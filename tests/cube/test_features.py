@@ -13,6 +13,7 @@ from cube.features import (
     band_histograms,
     make_features,
     percentiles_from_histograms,
+    stored_percentiles,
 )
 
 BANDS = list(FEATURE_BANDS[:6])
@@ -66,6 +67,23 @@ def test_features_layout_ranges_and_indices():
         rtol=1e-5,
     )
     assert feats.attrs["stretch_low"] == pct[:, 0].tolist()
+
+
+def test_stored_percentiles_stretch_new_data_the_same_way():
+    train = make_features(
+        _composite(0), percentiles_from_histograms(band_histograms(_composite(0)).compute())
+    )
+    new = _composite(1)
+    again = make_features(new, stored_percentiles(train.attrs))
+    assert again.attrs["stretch_low"] == train.attrs["stretch_low"]
+    lo, hi = train.attrs["stretch_low"][2], train.attrs["stretch_high"][2]
+    raw = new.sel(band="B04").values.astype(np.float64)
+    expected = np.clip((raw - lo) / (hi - lo), 0, 1)
+    got = again.sel(band="B04").values
+    ok = raw != 0
+    np.testing.assert_allclose(got[ok], expected[ok], atol=1e-6)
+    with pytest.raises(InvalidInputError, match="no stretch percentiles"):
+        stored_percentiles({})
 
 
 def test_bad_inputs():
