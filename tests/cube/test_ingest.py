@@ -143,6 +143,25 @@ def test_empty_search_and_corrupt_cog_fail_cleanly(
     assert not (tmp_path / "store" / "ing_aoi" / "composite.zarr").exists()
 
 
+def test_reversed_dates_and_missing_scl_fail_cleanly(
+    scenes: SyntheticCatalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    argv = _argv(scenes, tmp_path, "--no-db")
+    argv[argv.index("--start") + 1], argv[argv.index("--end") + 1] = "2024-12-31", "2024-01-01"
+    assert main(argv) == 2  # bad input
+    assert "2024-12-31" in capsys.readouterr().err
+    items = json.loads(scenes.items.read_text())
+    first = next(f for f in items["features"] if f["id"] == "SYN_ing_20240305")
+    del first["assets"]["SCL"]
+    broken = tmp_path / "no_scl.json"
+    broken.write_text(json.dumps(items))
+    argv = _argv(scenes, tmp_path, "--no-db")
+    argv[argv.index("--catalog") + 1] = str(broken)
+    assert main(argv) == 1
+    assert "SYN_ing_20240305 lacks bands ['SCL']" in capsys.readouterr().err
+    assert not (tmp_path / "ing_aoi" / "composite.zarr").exists()
+
+
 def test_ingest_needs_the_optical_collection(scenes: SyntheticCatalog, tmp_path: Path):
     argv = _argv(scenes, tmp_path, "--no-db", "--collections", "sentinel-1-rtc")
     assert main(argv) == 2
