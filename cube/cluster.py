@@ -65,6 +65,21 @@ def make_client(
         with dask.config.set(scheduler=scheduler):
             yield None
         return
+    previous = dask.config.get("scheduler", None)
+    try:
+        with _distributed(scheduler, memory_limit, console) as client:
+            yield client
+    finally:  # a closed Client leaves "dask.distributed" as the global default
+        if previous is None:
+            dask.config.config.pop("scheduler", None)
+        else:
+            dask.config.set(scheduler=previous)
+
+
+@contextlib.contextmanager
+def _distributed(
+    scheduler: str | None, memory_limit: str | int | None, console: Console
+) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     if scheduler is not None and "://" in scheduler:

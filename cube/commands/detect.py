@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import dask
 import xarray as xr
 from dask.diagnostics import ProgressBar
 from rich.console import Console
@@ -63,21 +60,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--overlap", type=int, default=64)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--memory-budget-mb", type=float, default=1024.0, help="sets chunk sizes")
-    p.add_argument("--scheduler", default=None, help="threads|synchronous|tcp://HOST:PORT")
+    p.add_argument("--scheduler", default=None, help="threads|synchronous|tcp://HOST:PORT|cuda")
     p.add_argument("--no-db", action="store_true", help="do not write to PostGIS")
     p.set_defaults(func=run)
-
-
-@contextlib.contextmanager
-def _scheduler(spec: str | None) -> Iterator[None]:
-    if spec and "://" in spec:
-        from distributed import Client
-
-        with Client(spec):
-            yield
-    else:
-        with dask.config.set(scheduler=spec or "threads"):
-            yield
 
 
 def _psycopg_dsn(url: str) -> str:
@@ -121,7 +106,8 @@ def _features(args: argparse.Namespace, settings: Settings, loc: Any) -> xr.Data
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run detection for one AOI and print a summary table."""
-    from cube.store import StoreLocation, read_manifest, write_cog, write_dataset
+    from cube.cluster import make_client
+    from cube.store import StoreLocation, open_dataset, read_manifest, write_cog, write_dataset
 
     aoi = parse_aoi(args.aoi, args.start, args.end)
     root = args.store or settings.store_root
@@ -148,16 +134,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 spec = replace(spec, device=getattr(args, "device", "auto"))
             version = args.model_version or model_version(spec.model)
         features = _features(args, settings, loc)
-        with _scheduler(args.scheduler), ProgressBar():
-            prob = predict(features, spec, args.tile, args.overlap, args.batch, chunk)
-            write_dataset(
-                prob.to_dataset(name="probability"), loc, "probability.zarr", "probability"
-            )
-        from cube.store import open_dataset
-
-        prob = open_dataset(loc, "probability.zarr", "probability")["probability"]
-        cog = write_cog(prob, loc, "probability.tif")
-        with _scheduler(args.scheduler):
+        with make_client(args.scheduler):
+            with ProgressBar():
+                prob = predict(features, spec, args.tile, args.overlap, args.batch, chunk)
+                write_dataset(
+                    prob.to_dataset(name="probability"), loc, "probability.zarr", "probability"
+                )
+            prob = open_dataset(loc, "probability.zarr", "probability")["probability"]
+            cog = write_cog(prob, loc, "probability.tif")
             polygons = polygonize(prob, config)
     manifest = read_manifest(loc)
     evidence = {

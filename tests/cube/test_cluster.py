@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 
 import dask
+import dask.array
 import pytest
 
 from cube.cluster import make_client, worker_layout
@@ -33,6 +34,8 @@ def test_local_cluster_and_connecting_to_it():
         assert client.submit(sum, [1, 2]).result() == 3
         with make_client(address) as other:
             assert other.submit(max, [1, 5]).result() == 5
+    assert dask.config.get("scheduler", None) is None  # back to dask's local default
+    assert dask.array.ones(4).sum().compute() == 4
 
 
 def test_unknown_and_unavailable_schedulers_are_clear_errors():
