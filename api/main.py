@@ -13,7 +13,16 @@ from sqlalchemy.orm import sessionmaker
 from api.config import ApiConfig, api_version
 from api.db import make_engine
 from api.errors import add_error_handlers
-from api.routers import detections, evidence, health, known_sites, raster, reviews, tiles
+from api.routers import (
+    detections,
+    evidence,
+    health,
+    known_sites,
+    raster,
+    reviews,
+    sites,
+    tiles,
+)
 from cube.settings import Settings, get_settings
 
 __all__ = ["WEB_DIST", "app", "create_app"]
@@ -65,6 +74,7 @@ def create_app(
     app.include_router(known_sites.router)
     app.include_router(evidence.router)
     app.include_router(tiles.router)
+    app.include_router(sites.router)
     app.include_router(raster.raster_router, prefix="/raster", tags=["raster"])
     if web_dist is not None and (web_dist / "index.html").exists():
         app.mount("/", StaticFiles(directory=web_dist, html=True), name="web")

@@ -20,7 +20,11 @@ def aoi_layer_url(
     config: ConfigDep,
     aoi: Annotated[str, Query(pattern=AOI_PATTERN, description="AOI name", examples=["demo"])],
     layer: Annotated[
-        Layer, Query(description="composite (6 bands B02 B03 B04 B08 B11 B12) or probability")
+        Layer,
+        Query(
+            description="composite (6 bands B02 B03 B04 B08 B11 B12), probability, or change "
+            "(monitor epochs: probability difference, ΔNDBI, ΔBSI)"
+        ),
     ] = "composite",
 ) -> str:
     """Resolve ``aoi`` + ``layer`` to the COG URL in the store (never a client-given URL)."""
