@@ -14,6 +14,7 @@ import pytest
 import rasterio
 import rioxarray  # noqa: F401
 import xarray as xr
+from pydantic import SecretStr
 
 from cube.aoi import parse_aoi
 from cube.commands import ingest
@@ -213,7 +214,9 @@ def test_realdata_tile_through_the_stac_api_to_s3(
     )
     (tmp_path / "none.geojson").write_text('{"type": "FeatureCollection", "features": []}')
     settings = Settings(
-        minio_endpoint=s3.endpoint_url, minio_access_key="testing", minio_secret_key="testing"
+        minio_endpoint=s3.endpoint_url,
+        minio_access_key="testing",
+        minio_secret_key=SecretStr("testing"),
     )
     assert ingest.run(args, settings) == 0
     loc = StoreLocation(s3_root, parse_aoi(args.aoi).name, s3.storage_options)
