@@ -95,6 +95,12 @@ def _composite(args: argparse.Namespace, aoi: AOI, loc: Any, items: list[Any]) -
     from cube.mask import apply_mask
     from cube.store import open_dataset, write_cog, write_dataset
 
+    if getattr(args, "loader", "odc") == "odc":
+        import odc.stac
+
+        # GDAL cloud settings (no directory listing, HTTP multiplexing, retries); odc-stac
+        # captures this environment in the graph, so distributed workers read the same way.
+        odc.stac.configure_rio(cloud_defaults=True)
     cube = load_cube(
         items,
         aoi,
