@@ -205,6 +205,19 @@ def test_full_pipeline_through_triton(
         features = json.loads(Path(report["detections"][aoi]).read_text())["features"]
         assert count == len(features)
 
+    # the API answers for the new detections and lists both AOI stores
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from cube.settings import Settings
+
+    with TestClient(create_app(Settings(), store_root=s3_root)) as client:
+        assert {"e2e_train", "e2e_heldout"} <= {a["name"] for a in client.get("/aois").json()}
+        for aoi, _, count in rows:
+            body = client.get("/detections", params={"aoi": aoi, "limit": 1000}).json()
+            assert body["total"] == count
+        assert client.get("/health").json()["database"] is True
+
     # a second run reuses the stores and the model (no new MLflow run)
     assert main([*argv[:-1], str(tmp_path / "again.json"), "--skip-ingest"]) == 0
     again = json.loads((tmp_path / "again.json").read_text())
