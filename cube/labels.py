@@ -127,9 +127,10 @@ def weak_labels(
     minx, maxx = float(x.values.min()), float(x.values.max())
     miny, maxy = float(y.values.min()), float(y.values.max())
     chunks: Any = features.chunksizes
-    if chunks:
-        x = x.chunk({"x": chunks["x"]})
-        y = y.chunk({"y": chunks["y"]})
+    if chunks:  # index coordinates cannot be chunked: wrap their values as dask arrays, so
+        # the distance grid is built per chunk instead of embedded whole in the graph
+        x = xr.DataArray(dsa.from_array(x.values, chunks=(chunks["x"],)), dims="x", coords=x.coords)
+        y = xr.DataArray(dsa.from_array(y.values, chunks=(chunks["y"],)), dims="y", coords=y.coords)
     near = [
         (sx, sy)
         for sx, sy in xy
