@@ -82,9 +82,9 @@ def _sites_inside(aoi: AOI, path: str | None) -> list[Any]:
 
     from cube.known_sites import load_known_sites
 
-    sites = load_known_sites(path)
-    area = aoi.geometry.buffer(0.05)  # sites just outside still label pixels inside
-    return [s for s in sites if area.contains(Point(s.lon, s.lat))]
+    # only sites inside the AOI label it: a neighbouring AOI's site near the border would
+    # otherwise turn a held-out AOI into a (partial) training AOI
+    return [s for s in load_known_sites(path) if aoi.geometry.contains(Point(s.lon, s.lat))]
 
 
 def _composite(args: argparse.Namespace, aoi: AOI, loc: Any, items: list[Any]) -> None:
