@@ -74,6 +74,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=None,
         help="Triton model repository (default: STATE_DIR/triton/model_repository)",
     )
+    p.add_argument(
+        "--triton-config",
+        choices=("python", "gpu", "cpu"),
+        default="python",
+        help="model config published: python backend + onnxruntime (the embedded CPU Triton) "
+        "or the stock onnxruntime backend on KIND_GPU / KIND_CPU (compose, Kubernetes)",
+    )
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold")
     p.add_argument("--truth", type=Path, default=None, help="truth polygons (kind property)")
     p.add_argument("--scenes", type=Path, default=None, help="scene footprints (false alarms)")
@@ -208,19 +215,28 @@ def _train(args: argparse.Namespace, settings: Settings, root: str, aoi: str) ->
 
 
 def _publish(
-    model: dict[str, Any], repo: Path, triton_model: str, triton_url: str | None
+    model: dict[str, Any],
+    repo: Path,
+    triton_model: str,
+    triton_url: str | None,
+    variant: str = "python",
 ) -> dict[str, Any]:
     """Export to ONNX in the Triton repository (validated) and load it in Triton."""
     from serving.checkpoint import load_torch_model
     from serving.export import export_onnx
-    from serving.triton_repo import local_config, write_model_repository
+    from serving.triton_repo import local_config, production_config, write_model_repository
 
     tail = str(model["model_version"]).rsplit("/", 1)[-1]
     version = int(tail) if tail.isdigit() else 1
     onnx_path = repo / triton_model / str(version) / "model.onnx"
     if not onnx_path.is_file():
         export_onnx(load_torch_model(model["checkpoint_path"]), onnx_path)
-    write_model_repository(onnx_path, repo, replace(local_config(), name=triton_model))
+    config = (
+        local_config()
+        if variant == "python"
+        else production_config("KIND_GPU" if variant == "gpu" else "KIND_CPU")
+    )
+    write_model_repository(onnx_path, repo, replace(config, name=triton_model))
     if triton_url:
         from serving.triton_client import TritonSegClient
 
@@ -404,7 +420,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             "export",
             train_aoi or "-",
             lambda: _publish(
-                trained, repo, args.triton_model, triton_url if mode == "triton" else None
+                trained,
+                repo,
+                args.triton_model,
+                triton_url if mode == "triton" else None,
+                args.triton_config,
             ),
         )[1]
 
