@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         )
 
     @property
+    def postgres_dsn(self) -> str:
+        """libpq/psycopg DSN of the same database (``postgresql://...``)."""
+        return self.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+    @property
     def storage_options(self) -> dict[str, object]:
         """fsspec/s3fs storage options for ``s3://`` store URLs on the configured endpoint."""
         return {

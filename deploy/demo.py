@@ -79,7 +79,7 @@ def _known_sites(settings: Settings, synthetic: Path) -> int:
     from cube.known_sites import load_known_sites, write_known_sites
 
     sites = load_known_sites() + load_known_sites(synthetic / "known_sites.geojson")
-    dsn = settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    dsn = settings.postgres_dsn
     write_known_sites(dsn, sites)
     return len(sites)
 
@@ -112,8 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     triton = f"127.0.0.1:{settings.triton_grpc_port}"
     with (
-        LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=":8787")
-        as cluster,
+        LocalCluster(
+            n_workers=args.workers, threads_per_worker=1, dashboard_address=":8787"
+        ) as cluster,
         Client(cluster) as client,
     ):
         console.print(f"Dask dashboard: [bold]{client.dashboard_link}[/bold]")

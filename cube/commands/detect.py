@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import subprocess
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from rich.table import Table
 
 from cube.aoi import parse_aoi
 from cube.errors import DataError, InvalidInputError, StoreIncompleteError
+from cube.provenance import code_version
 from cube.settings import Settings
 from serving.detections_db import insert_detections, write_detections_file
 from serving.model_source import model_version, resolve_model
@@ -63,24 +63,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--scheduler", default=None, help="threads|synchronous|tcp://HOST:PORT|cuda")
     p.add_argument("--no-db", action="store_true", help="do not write to PostGIS")
     p.set_defaults(func=run)
-
-
-def _psycopg_dsn(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def _code_version() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parent,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _features(args: argparse.Namespace, settings: Settings, loc: Any) -> xr.DataArray:
@@ -153,14 +135,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "backend": spec.backend,
         "serving_mode": mode,
         "model_version": version,
-        "code_version": _code_version(),
+        "code_version": code_version(),
         "threshold": config.threshold,
         "dedup_eps_m": config.dedup_eps_m,
         "tile": args.tile,
         "overlap": args.overlap,
     }
     det = detections_frame(polygons, version, aoi.name, evidence)
-    ids = [] if args.no_db else insert_detections(_psycopg_dsn(settings.database_url), det)
+    ids = [] if args.no_db else insert_detections(settings.postgres_dsn, det)
     if args.output is not None:
         write_detections_file(det, args.output)
     table = Table(title=f"detect {aoi.name}")

@@ -37,6 +37,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cube.aoi import AOI, parse_aoi
+from cube.commands.subcommand import sub_args
 from cube.errors import InvalidInputError, LaunchwatchError
 from cube.settings import Settings
 
@@ -151,16 +152,6 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _sub_args(module: Any, name: str, argv: list[str], **values: Any) -> argparse.Namespace:
-    """Parse ``argv`` with subcommand ``name``'s own parser, then override ``values``."""
-    parser = argparse.ArgumentParser(prog=f"full/{name}")
-    module.add_parser(parser.add_subparsers())
-    ns = parser.parse_args([name, *argv])
-    for key, value in values.items():
-        setattr(ns, key, value)
-    return ns
-
-
 def _location(root: str, aoi: str, settings: Settings) -> Any:
     from cube.store import StoreLocation
 
@@ -193,7 +184,7 @@ def _train(args: argparse.Namespace, settings: Settings, root: str, aoi: str) ->
     if known and not args.force and Path(known["checkpoint_path"]).is_file():
         _console.print(f"reusing model {known['model_version']} ({known['checkpoint_path']})")
         return dict(known)
-    ns = _sub_args(
+    ns = sub_args(
         train_cmd,
         "train",
         ["--aoi", aoi, "--preset", args.preset],
@@ -263,7 +254,7 @@ def _detect(
     triton_url = args.triton_url or settings.triton_url
     mode = args.serving_mode or ("triton" if triton_url else "local")
     output = out / f"{aoi}.detections.geojson"
-    ns = _sub_args(
+    ns = sub_args(
         detect_cmd,
         "detect",
         ["--aoi", spec],
@@ -348,7 +339,7 @@ def _ingest(args: argparse.Namespace, settings: Settings, root: str, spec: str) 
     name = parse_aoi(spec, args.start, args.end, args.max_cloud).name
     if args.force:
         _forget(_location(root, name, settings))
-    ns = _sub_args(
+    ns = sub_args(
         ingest_cmd,
         "ingest",
         ["--aoi", spec],

@@ -14,8 +14,6 @@ done ones; ``full --force`` starts afresh):
 from __future__ import annotations
 
 import argparse
-import subprocess
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -23,6 +21,7 @@ from rich.table import Table
 
 from cube.aoi import AOI, parse_aoi
 from cube.errors import InvalidInputError
+from cube.provenance import code_version
 from cube.search import COLLECTION_ASSETS, S1_COLLECTION, S2_COLLECTION
 from cube.settings import Settings
 
@@ -57,24 +56,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--scheduler", default=None, help="threads|synchronous|tcp://HOST:PORT|cuda")
     p.add_argument("--no-db", action="store_true", help="do not write to PostGIS")
     p.set_defaults(func=run)
-
-
-def _code_version() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parent,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _dsn(settings: Settings) -> str:
-    return settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 def _sites_inside(aoi: AOI, path: str | None) -> list[Any]:
@@ -164,7 +145,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidInputError(f"ingest composites {S2_COLLECTION}: add it to --collections")
     root = args.store or settings.store_root
     loc = StoreLocation(root, aoi.name, settings.storage_options if "://" in root else None)
-    dsn = None if args.no_db else _dsn(settings)
+    dsn = None if args.no_db else settings.postgres_dsn
     done = read_manifest(loc).get("stages", {})
     sites = _sites_inside(aoi, getattr(args, "known_sites", None))
     todo = [s for s in ("composite", "features") if done.get(s) != "done"]
@@ -194,7 +175,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             dates=[aoi.start.isoformat(), aoi.end.isoformat()],
             bounds=list(aoi.bbox),
             catalog=catalog,
-            code_version=_code_version(),
+            code_version=code_version(),
         )
         summary["scenes"] = len(items)
     with make_client(args.scheduler, console=_console):

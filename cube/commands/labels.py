@@ -125,7 +125,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Write ``{store}/{aoi}/review_labels.geojson`` from the latest reviews of the AOI."""
     aoi = str(args.aoi)
     loc = StoreLocation(args.store or settings.store_root, aoi, settings.storage_options)
-    dsn = settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    dsn = settings.postgres_dsn
     frame = review_labels(_fetch_reviews(dsn, aoi))
     if frame.empty:
         raise InvalidInputError(f"no confirmed or rejected reviews for detections of AOI {aoi!r}")

@@ -37,6 +37,7 @@ from rich.table import Table
 from shapely.geometry import mapping
 
 from cube.aoi import AOI, parse_aoi
+from cube.commands.subcommand import sub_args
 from cube.epochs import Epoch, parse_epochs
 from cube.errors import DataError, InvalidInputError, LaunchwatchError, StoreIncompleteError
 from cube.known_sites import buffer_sites, load_known_sites, write_known_sites
@@ -90,20 +91,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=run)
 
 
-def _sub_args(module: Any, name: str, argv: list[str], **values: Any) -> argparse.Namespace:
-    """Parse ``argv`` with subcommand ``name``'s own parser, then override ``values``."""
-    parser = argparse.ArgumentParser(prog=f"monitor/{name}")
-    module.add_parser(parser.add_subparsers())
-    ns = parser.parse_args([name, *argv])
-    for key, value in values.items():
-        setattr(ns, key, value)
-    return ns
-
-
-def _psycopg_dsn(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 def _epoch_aoi(aoi: AOI, epoch: Epoch, folder: Path) -> str:
     """A GeoJSON AOI file named ``{aoi}_{epoch}`` (its stem becomes the store name)."""
     path = folder / f"{aoi.name}_{epoch.name}.geojson"
@@ -129,7 +116,7 @@ def _ingest(
         ingest = importlib.import_module("cube.commands.ingest")
     except ImportError as exc:
         raise DataError("no ingest stage is available to build the epoch stores") from exc
-    ns = _sub_args(
+    ns = sub_args(
         ingest,
         "ingest",
         ["--aoi", spec],
@@ -151,7 +138,7 @@ def _detect(
     from cube.commands import detect as detect_cmd
 
     output = out / f"{Path(spec).stem}.detections.geojson"
-    ns = _sub_args(
+    ns = sub_args(
         detect_cmd,
         "detect",
         ["--aoi", spec],
@@ -272,7 +259,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     known = buffer_sites(register, args.known_buffer_m)
     root = (args.store or settings.store_root).rstrip("/")
     opts = settings.storage_options if root.startswith("s3://") else None
-    dsn = _psycopg_dsn(settings.database_url)
+    dsn = settings.postgres_dsn
     done: list[str] = []
     sites = empty_sites()
     if not args.no_db:
