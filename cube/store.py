@@ -133,6 +133,9 @@ def write_dataset(ds: xr.Dataset, loc: StoreLocation, name: str, stage: str) -> 
     for var in ds.variables.values():  # chunking of a store this was read from does not apply
         for key in ("chunks", "preferred_chunks", "compressors", "shards"):
             var.encoding.pop(key, None)
+    for var_name, arr in ds.data_vars.items():  # Zarr needs equal chunks (the last may be smaller)
+        if arr.chunks is not None and any(len(set(c[:-1])) > 1 or c[-1] > c[0] for c in arr.chunks):
+            ds[var_name] = arr.chunk({d: max(c) for d, c in zip(arr.dims, arr.chunks, strict=True)})
     _remove(loc, name)
     update_manifest(loc, stages={stage: "running"})
     try:

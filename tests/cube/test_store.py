@@ -68,6 +68,14 @@ def test_write_then_open_round_trip(loc: StoreLocation):
     assert manifest["aoi"] == "aoi_a" and manifest["stages"] == {"features": "done"}
 
 
+def test_irregular_dask_chunks_are_made_zarr_compatible(loc: StoreLocation):
+    ds = _raster()
+    ds["features"] = ds["features"].chunk({"y": (16, 16, 32), "x": (20, 44)})  # last larger
+    write_dataset(ds, loc, "features.zarr", "features")
+    back = open_dataset(loc, "features.zarr", "features")
+    np.testing.assert_array_equal(back["features"].values, ds["features"].values)
+
+
 def test_incomplete_stage_is_refused(loc: StoreLocation):
     with pytest.raises(StoreIncompleteError, match=r"aoi_a.*'composite' not done"):
         open_dataset(loc, "composite.zarr", "composite")
