@@ -192,7 +192,8 @@ def predict(
         chunk: Chunk edge in pixels (default: the features' chunks, at least ``tile``).
 
     Returns:
-        Lazy ("y", "x") float32 probabilities in [0, 1] named ``probability``.
+        Lazy ("y", "x") float32 probabilities in [0, 1] named ``probability``; 0 where every
+        feature is NaN (no clear observation: the model is not asked to guess there).
 
     Raises:
         InvalidInputError: Wrong dims/bands, or overlap not in [0, tile).
@@ -230,7 +231,9 @@ def predict(
         _, i, j = block_info[None]["chunk-location"]
         core = (int(ys[i]), int(ys[i + 1]), int(xs[j]), int(xs[j + 1]))
         out = np.zeros((1, *block.shape[1:]), np.float32)
-        out[0, tile:-tile, tile:-tile] = predict_block(block, core, spec, tile, overlap, batch)
+        prob = predict_block(block, core, spec, tile, overlap, batch)
+        prob[np.isnan(block[:, tile:-tile, tile:-tile]).all(axis=0)] = 0.0  # no data: no claim
+        out[0, tile:-tile, tile:-tile] = prob
         return out
 
     prob = da.map_overlap(

@@ -61,6 +61,16 @@ def test_device_path_equals_host_path(tiny_state_dict: Path, tiny_onnx: Path) ->
     np.testing.assert_allclose(on_device, on_host, atol=1e-5, rtol=0)
 
 
+def test_no_data_pixels_get_zero_probability(pointwise_model: Path) -> None:
+    feats = _features(192)
+    feats[:, 40:80, :] = np.nan  # a gap between scenes
+    feats[3, 100:110, 100:110] = np.nan  # one band missing: still predicted
+    spec = PredictorSpec("onnxruntime", str(pointwise_model))
+    prob = predict(feats, spec, tile=64, overlap=16).values
+    assert (prob[40:80] == 0).all()
+    assert (prob[100:110, 100:110] > 0).all() and (prob[:40] > 0).all()
+
+
 def test_cuda_device_without_gpu_is_a_clear_error(tiny_state_dict: Path) -> None:
     import torch
 
