@@ -42,12 +42,19 @@ class PostprocessConfig:
     threshold: float = 0.5
     min_area_km2: float = 0.0
     dedup_eps_m: float = 250.0
+    #: Larger than any launch complex (Baikonur's largest pad areas are a few km²): such
+    #: blobs are terrain the model misreads, not candidates.
+    max_area_km2: float = 25.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
             raise InvalidInputError(f"threshold {self.threshold} must lie in (0, 1)")
         if self.min_area_km2 < 0 or self.dedup_eps_m <= 0:
             raise InvalidInputError("min_area_km2 must be >= 0 and dedup_eps_m > 0")
+        if self.max_area_km2 <= self.min_area_km2:
+            raise InvalidInputError(
+                f"max_area_km2 {self.max_area_km2} must exceed min_area_km2 {self.min_area_km2}"
+            )
 
 
 def _label_block(
@@ -175,7 +182,7 @@ def polygonize(prob: xr.DataArray, config: PostprocessConfig | None = None) -> g
     area = metric.geometry.area
     gdf["area_km2"] = (area / 1e6).to_numpy()
     gdf["compactness"] = np.clip(4 * np.pi * area / metric.geometry.length**2, 0, 1).to_numpy()
-    gdf = gdf[gdf["area_km2"] >= cfg.min_area_km2]
+    gdf = gdf[(gdf["area_km2"] >= cfg.min_area_km2) & (gdf["area_km2"] <= cfg.max_area_km2)]
     gdf = _dedup(gdf, metric.loc[gdf.index], cfg.dedup_eps_m)
     if gdf.empty:
         return empty

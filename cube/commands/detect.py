@@ -56,6 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--dedup-eps-m", type=float, default=250.0, help="DBSCAN radius (metres)")
     p.add_argument("--min-area-km2", type=float, default=0.0)
+    p.add_argument("--max-area-km2", type=float, default=25.0, help="larger blobs are dropped")
     p.add_argument("--tile", type=int, default=256)
     p.add_argument("--overlap", type=int, default=64)
     p.add_argument("--batch", type=int, default=8)
@@ -98,7 +99,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     triton_url = args.triton_url or settings.triton_url
     mode = args.serving_mode or ("triton" if triton_url else "local")
     chunk = chunk_size_for_budget(args.memory_budget_mb, args.tile)
-    config = PostprocessConfig(args.threshold, args.min_area_km2, args.dedup_eps_m)
+    config = PostprocessConfig(
+        args.threshold, args.min_area_km2, args.dedup_eps_m, args.max_area_km2
+    )
     with tempfile.TemporaryDirectory(prefix="detect-") as tmp:
         if mode == "triton":
             if not triton_url:

@@ -58,9 +58,22 @@ def test_u_shape_merges_across_chunks_and_dbscan_dedups() -> None:
     assert len(polygonize(prob, PostprocessConfig(dedup_eps_m=1))) == 3
 
 
+def test_area_limits() -> None:
+    prob = _raster()
+    prob[40:80, 90:130] = 0.9  # 0.16 km²
+    prob[150:155, 150:155] = 0.9  # 0.0025 km²
+    assert len(polygonize(prob)) == 2
+    assert len(polygonize(prob, PostprocessConfig(min_area_km2=0.01))) == 1
+    assert len(polygonize(prob, PostprocessConfig(max_area_km2=0.1))) == 1
+    prob[:, :] = 0.9  # 4 km² of "launch complex": terrain, not a candidate
+    assert polygonize(prob, PostprocessConfig(max_area_km2=3.0)).empty
+
+
 def test_bad_config_and_raster() -> None:
     with pytest.raises(InvalidInputError):
         PostprocessConfig(threshold=1.5)
+    with pytest.raises(InvalidInputError, match="max_area_km2"):
+        PostprocessConfig(min_area_km2=2.0, max_area_km2=1.0)
     with pytest.raises(InvalidInputError, match="CRS"):
         polygonize(xr.DataArray(np.zeros((4, 4), np.float32), dims=("y", "x")))
     assert polygonize(_raster()).empty
