@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import dask
 import psycopg
 import pytest
 
@@ -36,6 +37,20 @@ def _service_dir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=f"lw-{prefix}-"))
     path.chmod(0o755)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _dask_config_isolated() -> Iterator[None]:
+    """Restore Dask's default scheduler after each test.
+
+    A distributed Client sets ``scheduler`` globally and leaves it set after closing.
+    """
+    saved = dask.config.get("scheduler", None)
+    yield
+    if saved is None:
+        dask.config.config.pop("scheduler", None)
+    else:
+        dask.config.set(scheduler=saved)
 
 
 @pytest.fixture(scope="session")
