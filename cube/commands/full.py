@@ -250,7 +250,17 @@ def _detect(
     out: Path,
 ) -> Path:
     from cube.commands import detect as detect_cmd
+    from cube.store import read_manifest, update_manifest
 
+    loc = _location(root, aoi, settings)
+    done = read_manifest(loc).get("detected") or {}
+    if (
+        not args.force
+        and done.get("model_version") == model["model_version"]
+        and Path(done.get("output", "")).is_file()
+    ):  # a second run must not store the same detections twice
+        _console.print(f"reusing the detections of {aoi} by {model['model_version']}")
+        return Path(done["output"])
     triton_url = args.triton_url or settings.triton_url
     mode = args.serving_mode or ("triton" if triton_url else "local")
     output = out / f"{aoi}.detections.geojson"
@@ -276,6 +286,9 @@ def _detect(
     )
     if detect_cmd.run(ns, settings) != 0:
         raise LaunchwatchError(f"detect {aoi} returned a non-zero exit code")
+    update_manifest(
+        loc, detected={"model_version": model["model_version"], "output": str(output.resolve())}
+    )
     return output
 
 

@@ -223,6 +223,9 @@ def test_full_pipeline_through_triton(
     again = json.loads((tmp_path / "again.json").read_text())
     assert again["model"]["run_id"] == model["run_id"]
     assert "ingest" not in {s["stage"] for s in again["stages"]}
+    with psycopg.connect(pg_dsn) as conn:  # the detections are reused, not stored twice
+        total = conn.execute("SELECT count(*) FROM detections").fetchone()
+    assert total == (sum(count for _, _, count in rows),)
 
 
 def _storage(env: dict[str, str]) -> dict[str, object]:
