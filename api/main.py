@@ -14,6 +14,7 @@ from api.config import ApiConfig, api_version
 from api.db import make_engine
 from api.errors import add_error_handlers
 from api.routers import (
+    basemap,
     detections,
     evidence,
     health,
@@ -75,6 +76,7 @@ def create_app(
     app.include_router(evidence.router)
     app.include_router(tiles.router)
     app.include_router(sites.router)
+    app.include_router(basemap.router)
     app.include_router(raster.raster_router, prefix="/raster", tags=["raster"])
     if web_dist is not None and (web_dist / "index.html").exists():
         app.mount("/", StaticFiles(directory=web_dist, html=True), name="web")

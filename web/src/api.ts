@@ -59,6 +59,13 @@ export interface DetectionQuery {
 
 export type ReviewVerdict = Review['verdict'];
 
+/** `/basemap`: whether the server reached the online basemap, and its tiles. */
+export interface Basemap {
+  online: boolean;
+  tiles: string[];
+  attribution: string;
+}
+
 /** An API answer that was not 2xx (status and the API's detail message). */
 export class ApiError extends Error {
   constructor(
@@ -176,6 +183,13 @@ export function parseAois(body: unknown): Aoi[] {
   });
 }
 
+/** `/basemap` → Basemap (offline when the answer is malformed). */
+export function parseBasemap(body: unknown): Basemap {
+  if (!isObject(body) || body.online !== true || !Array.isArray(body.tiles)) return { online: false, tiles: [], attribution: '' };
+  const tiles = body.tiles.filter((t): t is string => typeof t === 'string' && t.startsWith('https://'));
+  return { online: tiles.length > 0, tiles, attribution: typeof body.attribution === 'string' ? body.attribution : '' };
+}
+
 /** Query string of `/detections` for a query (keys in API spelling, bbox rounded to 1e-6°). */
 export function detectionsUrl(q: DetectionQuery): string {
   const params = new URLSearchParams();
@@ -228,6 +242,10 @@ export class ApiClient {
 
   async evidence(id: number): Promise<Evidence> {
     return parseEvidence(await this.json(`/evidence/${id}`));
+  }
+
+  async basemap(): Promise<Basemap> {
+    return parseBasemap(await this.json('/basemap'));
   }
 
   async knownSites(): Promise<FeatureCollection> {

@@ -9,8 +9,7 @@ import { byId, h } from './dom';
 import { DetectionList } from './list';
 import { EvidencePanel } from './panel';
 import { formatHash, parseHash, type AppState, type LayerToggles } from './state';
-import { CARTO_DARK, CLICKABLE_LAYERS, DETECTION_LAYERS, buildStyle, circleSdf, detectionFilter, detectionPoints, rasterSource } from './style';
-import { probeBasemap } from './basemap';
+import { CLICKABLE_LAYERS, DETECTION_LAYERS, buildStyle, circleSdf, detectionFilter, detectionPoints, rasterSource } from './style';
 
 setWorkerUrl(workerUrl);
 
@@ -205,12 +204,16 @@ async function init(): Promise<void> {
   if (state.selected !== null) pick(state.selected);
   const failed = [aoiRes, sitesRes, topRes].filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
   if (failed.length) setStatus(`Some data failed to load: ${failed.map((r) => (r.reason as Error).message).join('; ')}`, true);
-  void probeBasemap(CARTO_DARK[0].replace('{z}/{x}/{y}', '0/0/0')).then((online) => {
-    if (!online) return;
-    map.addSource('carto', { type: 'raster', tiles: CARTO_DARK, tileSize: 256, maxzoom: 19, attribution: '© OpenStreetMap contributors © CARTO' });
-    const above = map.getStyle().layers.find((l) => l.id !== 'background')?.id;
-    map.addLayer({ id: 'basemap', type: 'raster', source: 'carto', paint: { 'raster-opacity': 0.9 } }, above);
-  });
+  // The server probes the online basemap (a browser probe would log a network error offline).
+  void api
+    .basemap()
+    .catch(() => ({ online: false, tiles: [], attribution: '' }))
+    .then((bm) => {
+      if (!bm.online) return;
+      map.addSource('carto', { type: 'raster', tiles: bm.tiles, tileSize: 256, maxzoom: 19, attribution: bm.attribution });
+      const above = map.getStyle().layers.find((l) => l.id !== 'background')?.id;
+      map.addLayer({ id: 'basemap', type: 'raster', source: 'carto', paint: { 'raster-opacity': 0.9 } }, above);
+    });
   map.once('idle', () => {
     (window as unknown as { mapReady: boolean }).mapReady = true;
   });

@@ -29,12 +29,6 @@ export const POLYGON_MINZOOM = 12;
  */
 export const TILE_MARKER_MINZOOM = 8;
 
-export const CARTO_DARK = [
-  'https://a.basemaps.cartocdn.com/dark_all/{z}/{x}/{y}.png',
-  'https://b.basemaps.cartocdn.com/dark_all/{z}/{x}/{y}.png',
-  'https://c.basemaps.cartocdn.com/dark_all/{z}/{x}/{y}.png',
-];
-
 export const DETECTION_LAYERS = ['detections', 'detections-fill', 'detections-outline', 'detections-overview', 'detections-heat'] as const;
 /** Layers a click on opens the evidence panel. */
 export const CLICKABLE_LAYERS = ['detections', 'detections-fill', 'detections-overview'] as const;

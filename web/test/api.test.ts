@@ -1,10 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { ApiClient, ApiError, centroidOf, clampBounds, detectionsUrl, parseAois, parseDetectionPage, parseEvidence } from '../src/api';
+import { ApiClient, ApiError, centroidOf, clampBounds, detectionsUrl, parseAois, parseBasemap, parseDetectionPage, parseEvidence } from '../src/api';
 
 const square = { type: 'Polygon', coordinates: [[[10, 50], [10.02, 50], [10.02, 50.02], [10, 50.02], [10, 50]]] };
 const props = { id: 3, score: 0.91, area_km2: 0.2, compactness: 0.7, model_version: 'unet/1', aoi: 'demo', detected_at: '2026-01-02T03:04:05Z' };
 
 describe('parsing', () => {
+  it('basemap is added only when the server reached it with https tiles', () => {
+    const tiles = ['https://a.basemaps.cartocdn.com/dark_all/{z}/{x}/{y}.png'];
+    expect(parseBasemap({ online: true, tiles, attribution: '© CARTO' })).toEqual({ online: true, tiles, attribution: '© CARTO' });
+    expect(parseBasemap({ online: false, tiles }).online).toBe(false);
+    expect(parseBasemap({ online: true, tiles: ['javascript:alert(1)'] }).online).toBe(false);
+    expect(parseBasemap('nonsense').online).toBe(false);
+  });
   it('centroid of a closed ring ignores the closing vertex', () => {
     const [x, y] = centroidOf(square);
     expect(x).toBeCloseTo(10.01);
