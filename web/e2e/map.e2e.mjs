@@ -2,10 +2,7 @@
 // Env: BASE_URL (API serving web/dist), EXPECT (JSON: {high, mid, low, other, site, token}),
 // SCREENSHOTS (comma-separated PNG paths). Prints a JSON summary; exits non-zero on failure.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './browser.mjs';
 
 const base = process.env.BASE_URL ?? 'http://127.0.0.1:8080';
 const expect = JSON.parse(process.env.EXPECT ?? '{}');
@@ -15,15 +12,8 @@ const summary = { steps: [], consoleErrors: [], basemapRequests: 0 };
 // anything from the tile server, so not a single console error appears.
 const step = (name) => summary.steps.push(name);
 
-const profile = mkdtempSync(join(tmpdir(), 'chromium-profile-'));
-const ctx = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 800 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const { page, close } = await launchChromium();
 try {
-  const page = ctx.pages()[0] ?? (await ctx.newPage());
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
     summary.consoleErrors.push(`${m.text()} @${m.location().url}`);
@@ -189,7 +179,6 @@ try {
   summary.error = String(err?.stack ?? err);
   process.exitCode = 1;
 } finally {
-  await ctx.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
   console.log(JSON.stringify(summary));
 }
