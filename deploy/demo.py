@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -111,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from cube.run import main as cube_main
 
     triton = f"127.0.0.1:{settings.triton_grpc_port}"
+    os.environ.setdefault("TRITON_URL", triton)  # the map server's /health reports Triton too
     with (
         LocalCluster(
             n_workers=args.workers, threads_per_worker=1, dashboard_address=":8787"
