@@ -12,7 +12,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from shapely.geometry import Polygon
 
 REPO = Path(__file__).resolve().parents[2]
 WEB = REPO / "web"
@@ -25,6 +27,37 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _insert_site_with_alert(dsn: str, geom: Polygon, detection_id: int) -> int:
+    """A site seen in two epochs (thumbnail from the detection) with a new-construction alert."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "INSERT INTO sites (site_key, aoi, geom, centroid, status, novelty, first_seen,"
+            " last_seen, n_epochs, best_score) VALUES ('demo:2024H1:0', 'demo',"
+            " ST_GeomFromText(%s, 4326), ST_Centroid(ST_GeomFromText(%s, 4326)), 'persistent',"
+            " 'novel', '2024H1', '2024H2', 2, 0.95) RETURNING id",
+            (geom.wkt, geom.wkt),
+        ).fetchone()
+        assert row is not None
+        site = int(row[0])
+        for epoch, start, end, score, det in (
+            ("2024H1", "2024-01-01", "2024-06-30", 0.7, None),
+            ("2024H2", "2024-07-01", "2024-12-31", 0.95, detection_id),
+        ):
+            conn.execute(
+                "INSERT INTO site_observations (site_id, epoch, epoch_start, epoch_end, score,"
+                " clear_looks, detection_id, geom) VALUES (%s, %s, %s, %s, %s, 6, %s,"
+                " ST_GeomFromText(%s, 4326))",
+                (site, epoch, start, end, score, det, geom.wkt),
+            )
+        conn.execute(
+            "INSERT INTO alerts (site_id, kind, epoch, previous_epoch, score, clear_looks, geom)"
+            " VALUES (%s, 'new_construction', '2024H2', '2024H1', 0.95, 6,"
+            " ST_GeomFromText(%s, 4326))",
+            (site, geom.wkt),
+        )
+    return site
 
 
 @pytest.fixture
@@ -55,6 +88,7 @@ def api_url(pg_dsn: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, object
         "token": TOKEN,
         "highCenter": list(high_center),
     }
+    expect["alertSite"] = _insert_site_with_alert(pg_dsn, square(*high_center), int(expect["high"]))
     app = create_app(
         settings_for(pg_dsn), store_root=str(make_store(tmp_path / "stores")), web_dist=WEB_DIST
     )
@@ -110,4 +144,6 @@ def test_map_end_to_end(api_url: tuple[str, dict[str, object]]) -> None:
     assert proc.returncode == 0
     assert summary["consoleErrors"] == []
     assert "click opens evidence panel with thumbnail" in summary["steps"]
+    assert "alert opens the site timeline with a thumbnail" in summary["steps"]
+    assert '"new since" filters the alerts' in summary["steps"]
     assert all(p.stat().st_size > 10_000 for p in shots)

@@ -169,6 +169,20 @@ try {
   await waitRendered([expect.high, expect.other]);
   step('URL hash restores state');
 
+  // Monitoring: the alert list (new since a day) opens a site's timeline with thumbnails.
+  await page.waitForSelector('#alert-list li[data-site]', { timeout: 15000 });
+  assert.equal(await page.locator('#alert-list li[data-site]').count(), 1);
+  await page.click('#alert-list li[data-site]');
+  await page.waitForFunction((id) => document.getElementById('panel-title')?.textContent === `Site #${id}`, expect.alertSite, { timeout: 15000 });
+  await page.waitForSelector('#panel .timeline figure', { timeout: 15000 });
+  assert.equal(await page.locator('#panel .timeline figure').count(), 2);
+  await page.waitForFunction(() => [...document.querySelectorAll('#panel .timeline img')].some((i) => i.complete && i.naturalWidth > 0), null, { timeout: 15000 });
+  step('alert opens the site timeline with a thumbnail');
+  await page.fill('#since', '2999-01-01');
+  await page.dispatchEvent('#since', 'change');
+  await page.waitForFunction(() => document.querySelector('#alert-list .empty')?.textContent === 'No alerts.', null, { timeout: 15000 });
+  step('"new since" filters the alerts');
+
   assert.deepEqual(summary.consoleErrors, [], 'no console errors');
   const { online } = await page.evaluate(() => fetch('/basemap').then((r) => r.json()));
   assert.equal(online || summary.basemapRequests === 0, true, 'no basemap requests offline');

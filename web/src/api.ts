@@ -59,6 +59,41 @@ export interface DetectionQuery {
 
 export type ReviewVerdict = Review['verdict'];
 
+/** `/alerts` item: a change alert of a tracked site. */
+export interface Alert {
+  id: number;
+  siteId: number;
+  kind: 'new_construction' | 'decommissioned';
+  epoch: string;
+  previousEpoch: string | null;
+  score: number;
+  aoi: string;
+  createdAt: string;
+  centroid: [number, number];
+}
+
+/** One epoch of a site's timeline. */
+export interface SiteObservation {
+  epoch: string;
+  score: number;
+  clearLooks: number | null;
+  flags: string[];
+  thumbnailUrl: string | null;
+}
+
+/** `/sites/{id}`: a site tracked over epochs. */
+export interface SiteTimeline {
+  id: number;
+  status: string;
+  novelty: string;
+  knownSite: string | null;
+  firstSeen: string;
+  lastSeen: string;
+  bestScore: number;
+  centroid: [number, number];
+  timeline: SiteObservation[];
+}
+
 /** `/basemap`: whether the server reached the online basemap, and its tiles. */
 export interface Basemap {
   online: boolean;
@@ -183,6 +218,62 @@ export function parseAois(body: unknown): Aoi[] {
   });
 }
 
+/** `/alerts` → alerts (newest first as the API orders them). */
+export function parseAlerts(body: unknown): Alert[] {
+  if (!isObject(body) || !Array.isArray(body.features)) throw new TypeError('alerts answer is not a FeatureCollection');
+  return body.features.map((f: unknown): Alert => {
+    if (!isObject(f) || !isObject(f.properties)) throw new TypeError('alert is not a Feature');
+    const p = f.properties;
+    const kind = str(p, 'kind');
+    if (kind !== 'new_construction' && kind !== 'decommissioned') throw new TypeError(`unknown alert kind ${kind}`);
+    return {
+      id: num(p, 'id'),
+      siteId: num(p, 'site_id'),
+      kind,
+      epoch: str(p, 'epoch'),
+      previousEpoch: typeof p.previous_epoch === 'string' ? p.previous_epoch : null,
+      score: num(p, 'score'),
+      aoi: str(p, 'aoi'),
+      createdAt: str(p, 'created_at'),
+      centroid: centroidOf(f.geometry),
+    };
+  });
+}
+
+/** `/sites/{id}` → the site and its per-epoch timeline. */
+export function parseSite(body: unknown): SiteTimeline {
+  if (!isObject(body) || !isObject(body.properties)) throw new TypeError('site is not a Feature');
+  const p = body.properties;
+  const timeline = Array.isArray(body.timeline) ? body.timeline : [];
+  return {
+    id: num(p, 'id'),
+    status: str(p, 'status'),
+    novelty: str(p, 'novelty'),
+    knownSite: typeof p.known_site === 'string' ? p.known_site : null,
+    firstSeen: str(p, 'first_seen'),
+    lastSeen: str(p, 'last_seen'),
+    bestScore: num(p, 'best_score'),
+    centroid: centroidOf(body.geometry),
+    timeline: timeline.map((o: unknown): SiteObservation => {
+      if (!isObject(o)) throw new TypeError('observation is not an object');
+      return {
+        epoch: str(o, 'epoch'),
+        score: num(o, 'score'),
+        clearLooks: typeof o.clear_looks === 'number' ? o.clear_looks : null,
+        flags: Array.isArray(o.flags) ? o.flags.filter((x): x is string => typeof x === 'string') : [],
+        thumbnailUrl: typeof o.thumbnail_url === 'string' ? o.thumbnail_url : null,
+      };
+    }),
+  };
+}
+
+/** Query string of `/alerts` ("new since" a day, as UTC midnight). */
+export function alertsUrl(since?: string): string {
+  const params = new URLSearchParams({ limit: '100' });
+  if (since && /^\d{4}-\d{2}-\d{2}$/.test(since)) params.set('since', `${since}T00:00:00Z`);
+  return `/alerts?${params.toString()}`;
+}
+
 /** `/basemap` → Basemap (offline when the answer is malformed). */
 export function parseBasemap(body: unknown): Basemap {
   if (!isObject(body) || body.online !== true || !Array.isArray(body.tiles)) return { online: false, tiles: [], attribution: '' };
@@ -242,6 +333,14 @@ export class ApiClient {
 
   async evidence(id: number): Promise<Evidence> {
     return parseEvidence(await this.json(`/evidence/${id}`));
+  }
+
+  async alerts(since?: string): Promise<Alert[]> {
+    return parseAlerts(await this.json(alertsUrl(since)));
+  }
+
+  async site(id: number): Promise<SiteTimeline> {
+    return parseSite(await this.json(`/sites/${id}`));
   }
 
   async basemap(): Promise<Basemap> {

@@ -7,6 +7,7 @@ import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
 import { ApiClient, clampBounds, type Aoi, type DetectionSummary } from './api';
 import { byId, h } from './dom';
 import { DetectionList } from './list';
+import { AlertList } from './alerts';
 import { EvidencePanel } from './panel';
 import { formatHash, parseHash, type AppState, type LayerToggles } from './state';
 import { CLICKABLE_LAYERS, DETECTION_LAYERS, buildStyle, circleSdf, detectionFilter, detectionPoints, rasterSource } from './style';
@@ -141,6 +142,12 @@ function pick(id: number, center?: [number, number]): void {
   if (center) map.flyTo({ center, zoom: Math.max(map.getZoom(), 14), essential: true });
 }
 
+const alerts = new AlertList(api, (a) => {
+  select(null);
+  void panel.openSite(a.siteId);
+  map.flyTo({ center: a.centroid, zoom: Math.max(map.getZoom(), 13), essential: true });
+});
+
 function onDetectionClick(e: MapLayerMouseEvent): void {
   const f: MapGeoJSONFeature | undefined = e.features?.[0];
   const id = Number(f?.id ?? f?.properties?.id); // ST_AsMVT moves `id` to the feature id
@@ -190,6 +197,7 @@ async function init(): Promise<void> {
     map.on('mouseleave', id, () => (map.getCanvas().style.cursor = ''));
   }
   const [aoiRes, sitesRes, topRes] = await Promise.allSettled([api.aois(), loadKnownSites(), api.detections({ limit: 1000 })]);
+  void alerts.load();
   if (aoiRes.status === 'fulfilled') aois = aoiRes.value;
   fillSelect(byId('aoi'), aois.map((a) => a.name), state.aoi);
   setRasters();

@@ -1,5 +1,5 @@
 /** Evidence side panel: facts, thumbnail, provenance, review buttons. */
-import type { ApiClient, Evidence, ReviewVerdict } from './api';
+import type { ApiClient, Evidence, ReviewVerdict, SiteTimeline } from './api';
 import { byId, h } from './dom';
 import { formatArea, formatDate, formatLonLat, formatScore, provenanceLines } from './format';
 import { colorForScore } from './style';
@@ -39,6 +39,37 @@ export class EvidencePanel {
     } catch (err) {
       if (this.current === id) this.body.replaceChildren(h('p', { role: 'alert', class: 'error' }, `Could not load detection ${id}: ${(err as Error).message}`));
     }
+  }
+
+  /** Show a tracked site: status and one thumbnail per epoch, side by side. */
+  async openSite(id: number): Promise<void> {
+    this.current = -id;
+    this.root.hidden = false;
+    this.title.textContent = `Site #${id}`;
+    this.body.replaceChildren(h('p', { role: 'status' }, 'Loading site…'));
+    try {
+      const site = await this.api.site(id);
+      if (this.current === -id) this.renderSite(site);
+    } catch (err) {
+      if (this.current === -id) this.body.replaceChildren(h('p', { role: 'alert', class: 'error' }, `Could not load site ${id}: ${(err as Error).message}`));
+    }
+  }
+
+  private renderSite(site: SiteTimeline): void {
+    const facts: [string, string][] = [
+      ['Status', site.status],
+      ['Register', site.knownSite ? `known: ${site.knownSite}` : site.novelty],
+      ['Seen', `${site.firstSeen} → ${site.lastSeen}`],
+      ['Best score', formatScore(site.bestScore)],
+      ['Centroid', formatLonLat(site.centroid)],
+    ];
+    const dl = h('dl', {}, ...facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+    const epochs = site.timeline.map((o) => {
+      const caption = h('figcaption', {}, `${o.epoch} · ${formatScore(o.score)}${o.flags.length ? ` · ${o.flags.join(', ')}` : ''}`);
+      const img = o.thumbnailUrl ? h('img', { src: o.thumbnailUrl, alt: `Site ${site.id} in ${o.epoch}`, width: '128', height: '128' }) : h('p', { class: 'muted' }, 'no detection');
+      return h('figure', {}, img, caption);
+    });
+    this.body.replaceChildren(dl, h('h3', {}, 'Timeline'), h('div', { class: 'timeline', 'aria-label': 'Thumbnails per epoch' }, ...epochs));
   }
 
   private render(ev: Evidence): void {

@@ -1,8 +1,30 @@
 import { describe, expect, it } from 'vitest';
-import { ApiClient, ApiError, centroidOf, clampBounds, detectionsUrl, parseAois, parseBasemap, parseDetectionPage, parseEvidence } from '../src/api';
+import { ApiClient, ApiError, alertsUrl, centroidOf, clampBounds, detectionsUrl, parseAlerts, parseAois, parseBasemap, parseDetectionPage, parseEvidence, parseSite } from '../src/api';
 
 const square = { type: 'Polygon', coordinates: [[[10, 50], [10.02, 50], [10.02, 50.02], [10, 50.02], [10, 50]]] };
 const props = { id: 3, score: 0.91, area_km2: 0.2, compactness: 0.7, model_version: 'unet/1', aoi: 'demo', detected_at: '2026-01-02T03:04:05Z' };
+
+describe('monitoring', () => {
+  const point = { type: 'Point', coordinates: [63.3, 45.9] };
+  it('alerts keep kind, epochs and site; unknown kinds are refused', () => {
+    const feature = { type: 'Feature', id: 3, geometry: point, properties: { id: 3, site_id: 7, kind: 'new_construction', epoch: '2024H1', previous_epoch: '2023H2', score: 0.9, aoi: 'baikonur', created_at: '2026-11-25T06:00:00Z' } };
+    expect(parseAlerts({ type: 'FeatureCollection', features: [feature] })[0]).toMatchObject({ siteId: 7, kind: 'new_construction', previousEpoch: '2023H2', centroid: [63.3, 45.9] });
+    expect(() => parseAlerts({ features: [{ ...feature, properties: { ...feature.properties, kind: 'other' } }] })).toThrow(/kind/);
+  });
+  it('site timelines keep one entry per epoch with its thumbnail', () => {
+    const site = parseSite({
+      type: 'Feature', id: 7, geometry: point,
+      properties: { id: 7, status: 'persistent', novelty: 'novel', known_site: null, first_seen: '2023H2', last_seen: '2024H1', best_score: 0.91 },
+      timeline: [{ epoch: '2023H2', score: 0.8, clear_looks: 6, flags: [], thumbnail_url: '/evidence/1/thumbnail?size=256' }, { epoch: '2024H1', score: 0.91, flags: ['low_coverage'] }],
+    });
+    expect(site.timeline.map((o) => o.epoch)).toEqual(['2023H2', '2024H1']);
+    expect(site.timeline[1]).toMatchObject({ thumbnailUrl: null, clearLooks: null, flags: ['low_coverage'] });
+  });
+  it('"new since" becomes UTC midnight; junk is ignored', () => {
+    expect(alertsUrl('2026-11-01')).toBe('/alerts?limit=100&since=2026-11-01T00%3A00%3A00Z');
+    expect(alertsUrl('yesterday')).toBe('/alerts?limit=100');
+  });
+});
 
 describe('parsing', () => {
   it('basemap is added only when the server reached it with https tiles', () => {
