@@ -26,9 +26,20 @@ from pyproj import CRS
 from cube.aoi import AOI
 from cube.errors import DataError, InvalidInputError
 
-__all__ = ["OPTICAL_BANDS", "Cube", "check_assets", "chunk_edge", "grid_crs", "load_cube"]
+__all__ = [
+    "OPTICAL_BANDS",
+    "SAR_BANDS",
+    "Cube",
+    "check_assets",
+    "chunk_edge",
+    "grid_crs",
+    "load_cube",
+    "load_sar",
+]
 
 OPTICAL_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B11", "B12")
+#: Sentinel-1 RTC backscatter assets (float32; dB in the demo scenes, nodata -32768).
+SAR_BANDS: tuple[str, ...] = ("vv", "vh")
 Loader = Literal["odc", "stackstac"]
 
 
@@ -217,3 +228,43 @@ def load_cube(
     data = data.rio.write_crs(crs).rio.write_nodata(0)
     scl = scl.rio.write_crs(crs)
     return Cube(data=data, scl=scl)
+
+
+def load_sar(
+    items: Sequence[pystac.Item],
+    aoi: AOI,
+    crs: CRS,
+    resolution: float = 10.0,
+    memory_budget_mb: float = 1024.0,
+    nodata: float = -32768.0,
+) -> xr.DataArray:
+    """Lazy Sentinel-1 backscatter ("time", "band", "y", "x") float32 on the optical grid.
+
+    Pass the CRS and resolution of the optical cube (:func:`grid_crs`) so both share one
+    grid; missing pixels hold ``nodata``.
+
+    Raises:
+        InvalidInputError: No items.
+    """
+    import odc.stac
+
+    if not items:
+        raise InvalidInputError(f"no Sentinel-1 scenes to load for AOI {aoi.name}")
+    edge = chunk_edge(memory_budget_mb, len(items), len(SAR_BANDS))
+    ds = odc.stac.load(
+        items,
+        bands=list(SAR_BANDS),
+        geopolygon=aoi.geometry,
+        crs=crs,
+        resolution=resolution,
+        chunks={"time": 1, "y": edge, "x": edge},
+        groupby="solar_day",
+        resampling="bilinear",
+        dtype="float32",
+        nodata=nodata,
+        fail_on_error=True,
+    )
+    data = ds[list(SAR_BANDS)].to_array("band").transpose("time", "band", "y", "x")
+    data = data.rename("backscatter")
+    data.attrs.update(nodata=nodata, bands=list(SAR_BANDS))
+    return data.rio.write_crs(crs).rio.write_nodata(nodata)

@@ -43,7 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         nargs="+",
         default=[S2_COLLECTION],
         choices=sorted(COLLECTION_ASSETS),
-        help="collections to search (sentinel-2-l2a is composited; sentinel-1-rtc is catalogued)",
+        help="collections to search (sentinel-2-l2a is composited; sentinel-1-rtc is "
+        "catalogued and stored as s1.zarr for SAR evidence)",
     )
     p.add_argument("--store", default=None, help="store root URL (default: the S3 bucket)")
     p.add_argument("--known-sites", default=None, help="GeoJSON of known sites (weak labels)")
@@ -96,6 +97,24 @@ def _composite(args: argparse.Namespace, aoi: AOI, loc: Any, items: list[Any]) -
     comp = open_dataset(loc, "composite.zarr", "composite")["composite"]
     with ProgressBar():
         write_cog(comp.rio.write_crs(cube.data.rio.crs), loc, "composite.tif")
+
+
+def _sar(args: argparse.Namespace, aoi: AOI, loc: Any, items: list[Any], s1: list[Any]) -> None:
+    """Sentinel-1 backscatter on the optical grid → ``s1.zarr`` (stage ``s1``)."""
+    from dask.diagnostics import ProgressBar
+
+    from cube.load import grid_crs, load_sar
+    from cube.store import write_dataset
+
+    sar = load_sar(
+        s1,
+        aoi,
+        grid_crs(items, aoi),
+        resolution=getattr(args, "resolution", 10.0),
+        memory_budget_mb=getattr(args, "memory_budget_mb", 1024.0),
+    )
+    with ProgressBar():
+        write_dataset(sar.to_dataset(), loc, "s1.zarr", "s1")
 
 
 def _features(loc: Any) -> dict[str, Any]:
@@ -162,7 +181,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         _console.print(f"{len(items)} scenes for {aoi.name} from {catalog}")
         check_assets(items, [*OPTICAL_BANDS, "SCL"])
         s1_items: list[Any] = []
-        if S1_COLLECTION in collections:  # catalogued for SAR evidence; not composited here
+        if S1_COLLECTION in collections:  # catalogued and stored for SAR evidence (monitor)
             s1_items = search_scenes(source, SearchRequest(aoi, S1_COLLECTION))
             require_assets(s1_items, COLLECTION_ASSETS[S1_COLLECTION])
             summary["sentinel-1 scenes"] = len(s1_items)
@@ -181,6 +200,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     with make_client(args.scheduler, console=_console):
         if "composite" in todo:
             _composite(args, aoi, loc, items)
+            if s1_items:
+                _sar(args, aoi, loc, items, s1_items)
         if "features" in todo:
             update_manifest(loc, **_features(loc))
         if "tiles" in todo:

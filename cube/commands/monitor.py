@@ -88,6 +88,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--scheduler", default=None, help="threads|synchronous|tcp://HOST:PORT")
     p.add_argument("--no-db", action="store_true", help="track in memory, store nothing")
     p.add_argument("--no-stac", action="store_true", help="skip the STAC export")
+    p.add_argument(
+        "--s1",
+        action="store_true",
+        help="also ingest Sentinel-1 RTC per epoch (s1.zarr) for backscatter evidence",
+    )
     p.set_defaults(func=run)
 
 
@@ -127,6 +132,7 @@ def _ingest(
         memory_budget_mb=args.memory_budget_mb,
         scheduler=args.scheduler,
         no_db=args.no_db,
+        collections=["sentinel-2-l2a", *(["sentinel-1-rtc"] if args.s1 else [])],
     )
     if ingest.run(ns, settings) != 0:
         raise DataError(f"ingest of {Path(spec).stem} failed")

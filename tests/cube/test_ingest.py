@@ -82,9 +82,21 @@ def test_ingest_writes_every_stage_and_catalog_rows(
     assert main(argv) == 0
     loc = StoreLocation(str(tmp_path), "ing_aoi")
     manifest = read_manifest(loc)
-    assert manifest["stages"] == {"composite": "done", "features": "done", "tiles": "done"}
+    assert manifest["stages"] == {
+        "composite": "done",
+        "s1": "done",
+        "features": "done",
+        "tiles": "done",
+    }
     assert len(manifest["scenes"]) == 3 and len(manifest["stretch_low"]) == 6
     assert len(manifest["s1_scenes"]) == 3
+    sar = open_dataset(loc, "s1.zarr", "s1")["backscatter"]
+    assert sar.dims == ("time", "band", "y", "x") and list(sar["band"].values) == ["vv", "vh"]
+    assert sar.dtype == np.float32 and sar.rio.crs.to_epsg() == 32641
+    grid = open_dataset(loc, "composite.zarr", "composite")
+    np.testing.assert_array_equal(sar["x"].values, grid["x"].values)  # the optical grid
+    valid = sar.values[sar.values != -32768]
+    assert valid.size and -40 < float(np.median(valid)) < 10  # dB backscatter
     comp = open_dataset(loc, "composite.zarr", "composite")
     assert comp["composite"].dtype == np.uint16 and comp["clear_count"].max() <= 3
     feats = open_dataset(loc, "features.zarr", "features")["features"]
