@@ -25,7 +25,7 @@ __all__ = [
     "thumbnail_png",
 ]
 
-Layer = Literal["composite", "probability", "change"]
+Layer = Literal["composite", "probability", "change", "coverage"]
 #: Band order of ``composite.tif`` (uint16, scale 1e-4, nodata 0).
 COMPOSITE_BANDS = ("B02", "B03", "B04", "B08", "B11", "B12")
 #: AOI names are store folder names: no slashes, dots first or URL tricks.

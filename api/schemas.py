@@ -46,7 +46,7 @@ class AoiInfo(BaseModel):
     bounds: tuple[float, float, float, float] | None = Field(
         description="minx, miny, maxx, maxy in EPSG:4326", examples=[[63.2, 45.8, 63.5, 46.1]]
     )
-    layers: list[Literal["composite", "probability", "change"]] = Field(
+    layers: list[Literal["composite", "probability", "change", "coverage"]] = Field(
         examples=[["composite", "probability"]]
     )
     stages: dict[str, Any] = Field(default_factory=dict, examples=[{"composite": "done"}])

@@ -17,7 +17,7 @@ from cube.store import StoreLocation, read_manifest
 
 __all__ = ["list_aois"]
 
-_LAYERS: tuple[Layer, ...] = ("composite", "probability", "change")
+_LAYERS: tuple[Layer, ...] = ("composite", "probability", "change", "coverage")
 
 
 def _bounds(

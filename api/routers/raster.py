@@ -22,8 +22,9 @@ def aoi_layer_url(
     layer: Annotated[
         Layer,
         Query(
-            description="composite (6 bands B02 B03 B04 B08 B11 B12), probability, or change "
-            "(monitor epochs: probability difference, ΔNDBI, ΔBSI)"
+            description="composite (6 bands B02 B03 B04 B08 B11 B12), probability, change "
+            "(monitor epochs: probability difference, ΔNDBI, ΔBSI) or coverage (clear looks "
+            "per pixel)"
         ),
     ] = "composite",
 ) -> str:

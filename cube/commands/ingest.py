@@ -94,9 +94,12 @@ def _composite(args: argparse.Namespace, aoi: AOI, loc: Any, items: list[Any]) -
     ds = composite(apply_mask(cube.data, cube.scl), getattr(args, "method", "median"))
     with ProgressBar():
         write_dataset(ds, loc, "composite.zarr", "composite")
-    comp = open_dataset(loc, "composite.zarr", "composite")["composite"]
+    stored = open_dataset(loc, "composite.zarr", "composite")
+    crs = cube.data.rio.crs
     with ProgressBar():
-        write_cog(comp.rio.write_crs(cube.data.rio.crs), loc, "composite.tif")
+        write_cog(stored["composite"].rio.write_crs(crs), loc, "composite.tif")
+        # clear looks per pixel: the data-gap layer of the map
+        write_cog(stored["clear_count"].rio.write_crs(crs), loc, "coverage.tif")
 
 
 def _sar(args: argparse.Namespace, aoi: AOI, loc: Any, items: list[Any], s1: list[Any]) -> None:

@@ -102,6 +102,8 @@ def test_ingest_writes_every_stage_and_catalog_rows(
     feats = open_dataset(loc, "features.zarr", "features")["features"]
     assert feats.sizes["band"] == 10 and feats.rio.crs.to_epsg() == 32641
     assert (tmp_path / "ing_aoi" / "composite.tif").is_file()
+    with rasterio.open(tmp_path / "ing_aoi" / "coverage.tif") as cov:  # data-gap layer
+        np.testing.assert_array_equal(cov.read(1), comp["clear_count"].values)
     tiles = xr.open_zarr(tmp_path / "ing_aoi" / "tiles.zarr")
     assert float(tiles["label"].max()) == 1.0  # the planted complex is a positive
     with psycopg.connect(db_env) as conn:
