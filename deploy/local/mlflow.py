@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.local.process import ManagedProcess, http_ok, port_in_use, wait_until
+from deploy.local.process import ManagedProcess, http_ok, port_in_use
 from deploy.local.service import ServiceError, ServiceStatus
 
 __all__ = ["MLflowService"]
@@ -64,10 +64,7 @@ class MLflowService:
                 "1",
             ]
         )
-        try:
-            wait_until(self._healthy, 90, "MLflow server", interval=0.5)
-        except ServiceError as exc:
-            raise ServiceError(f"{exc}: {self.process.log_tail()}") from exc
+        self.process.wait_ready(self._healthy, 90, "MLflow server", interval=0.5)
 
     def stop(self) -> None:
         """Stop the server; runs and artifacts stay on disk."""
@@ -75,7 +72,4 @@ class MLflowService:
 
     def status(self) -> ServiceStatus:
         """Report whether the server runs and answers ``/health``."""
-        pid = self.process.pid()
-        return ServiceStatus(
-            self.name, pid is not None, pid is not None and self._healthy(), self.url, pid
-        )
+        return self.process.status(self.name, self._healthy, self.url)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.local.service import ServiceError
+from deploy.local.service import ServiceError, ServiceStatus
 
 __all__ = ["ManagedProcess", "free_port", "http_ok", "port_in_use", "wait_until"]
 
@@ -116,6 +116,20 @@ class ManagedProcess:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
+
+    def wait_ready(
+        self, ready: Callable[[], bool], timeout: float, what: str, interval: float = 0.2
+    ) -> None:
+        """:func:`wait_until` ``ready``; a timeout's error carries the tail of the log."""
+        try:
+            wait_until(ready, timeout, what, interval=interval)
+        except ServiceError as exc:
+            raise ServiceError(f"{exc}: {self.log_tail()}") from exc
+
+    def status(self, name: str, healthy: Callable[[], bool], url: str) -> ServiceStatus:
+        """Running when the pid is alive; healthy when it runs and ``healthy()`` says so."""
+        pid = self.pid()
+        return ServiceStatus(name, pid is not None, pid is not None and healthy(), url, pid)
 
     def terminate(self, timeout: float = 20.0) -> None:
         """SIGTERM the process group and wait; SIGKILL after ``timeout`` s."""

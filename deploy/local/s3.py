@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.local.process import ManagedProcess, http_ok, port_in_use, wait_until
+from deploy.local.process import ManagedProcess, http_ok, port_in_use
 from deploy.local.service import ServiceError, ServiceStatus
 
 __all__ = ["S3Service", "ensure_bucket"]
@@ -69,10 +69,7 @@ class S3Service:
                 )
             exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
             self.process.spawn([exe, "-H", "127.0.0.1", "-p", str(self.port)])
-            try:
-                wait_until(self._healthy, 30, "S3 endpoint (moto)")
-            except ServiceError as exc:
-                raise ServiceError(f"{exc}: {self.process.log_tail()}") from exc
+            self.process.wait_ready(self._healthy, 30, "S3 endpoint (moto)")
         ensure_bucket(self.endpoint_url, self.bucket, self.access_key, self.secret_key)
 
     def stop(self) -> None:
@@ -81,7 +78,4 @@ class S3Service:
 
     def status(self) -> ServiceStatus:
         """Report whether moto runs and answers."""
-        pid = self.process.pid()
-        return ServiceStatus(
-            self.name, pid is not None, pid is not None and self._healthy(), self.endpoint_url, pid
-        )
+        return self.process.status(self.name, self._healthy, self.endpoint_url)

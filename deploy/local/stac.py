@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.local.process import ManagedProcess, http_ok, port_in_use, wait_until
+from deploy.local.process import ManagedProcess, http_ok, port_in_use
 from deploy.local.service import ServiceError, ServiceStatus
 
 __all__ = ["StacService"]
@@ -65,10 +65,7 @@ class StacService:
             ]
         )
         marker.write_text(str(self.items.resolve()))
-        try:
-            wait_until(self._healthy, 30, "STAC API (rustac)")
-        except ServiceError as exc:
-            raise ServiceError(f"{exc}: {self.process.log_tail()}") from exc
+        self.process.wait_ready(self._healthy, 30, "STAC API (rustac)")
 
     def stop(self) -> None:
         """Stop the server."""
@@ -76,7 +73,4 @@ class StacService:
 
     def status(self) -> ServiceStatus:
         """Report whether the API runs and lists collections."""
-        pid = self.process.pid()
-        return ServiceStatus(
-            self.name, pid is not None, pid is not None and self._healthy(), self.url, pid
-        )
+        return self.process.status(self.name, self._healthy, self.url)

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.local.process import ManagedProcess, http_ok, port_in_use, wait_until
+from deploy.local.process import ManagedProcess, http_ok, port_in_use
 from deploy.local.service import ServiceError, ServiceStatus
 
 __all__ = ["DEFAULT_VENV", "TRITON_REQUIREMENTS", "TritonService", "ensure_triton_venv"]
@@ -154,10 +154,10 @@ class TritonService:
             return self._healthy()
 
         try:
-            wait_until(ready, self.start_timeout_s, "tritonserver", interval=0.5)
-        except ServiceError as exc:
+            proc.wait_ready(ready, self.start_timeout_s, "tritonserver", interval=0.5)
+        except ServiceError:
             proc.terminate()
-            raise ServiceError(f"{exc}: {proc.log_tail()}") from exc
+            raise
 
     def stop(self) -> None:
         """SIGTERM tritonserver and wait for it to exit."""
@@ -165,7 +165,4 @@ class TritonService:
 
     def status(self) -> ServiceStatus:
         """Report whether tritonserver runs and is ready."""
-        pid = self._process().pid()
-        return ServiceStatus(
-            self.name, pid is not None, pid is not None and self._healthy(), self.grpc_url, pid
-        )
+        return self._process().status(self.name, self._healthy, self.grpc_url)
