@@ -168,12 +168,6 @@ def _forget(loc: Any) -> None:
         fs.rm(prefix, recursive=True)
 
 
-def _has_tiles(loc: Any) -> bool:
-    from cube.store import read_manifest
-
-    return read_manifest(loc).get("stages", {}).get("tiles") == "done"
-
-
 def _train(args: argparse.Namespace, settings: Settings, root: str, aoi: str) -> dict[str, Any]:
     """Train on ``aoi`` (or reuse the model its manifest records) → model record."""
     from cube.commands import train as train_cmd
@@ -408,7 +402,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         model = {"checkpoint_path": args.model, "model_version": Path(args.model).stem}
     else:
         candidates = [parse_aoi(args.train_aoi).name] if args.train_aoi else ready
-        train_aoi = next((a for a in candidates if _has_tiles(_location(root, a, settings))), None)
+        from cube.store import stage_done
+
+        train_aoi = next(
+            (a for a in candidates if stage_done(_location(root, a, settings), "tiles")), None
+        )
         if train_aoi is None:
             state.failed.append(f"train: no AOI among {candidates} has tiles (no known sites)")
         else:

@@ -103,15 +103,6 @@ def _epoch_aoi(aoi: AOI, epoch: Epoch, folder: Path) -> str:
     return str(path)
 
 
-def _stage_done(loc: Any, stage: str) -> bool:
-    from cube.store import read_manifest
-
-    try:
-        return read_manifest(loc).get("stages", {}).get(stage) == "done"
-    except (FileNotFoundError, StoreIncompleteError, KeyError):
-        return False
-
-
 def _ingest(
     args: argparse.Namespace, settings: Settings, root: str, spec: str, epoch: Epoch
 ) -> None:
@@ -240,7 +231,7 @@ def _assets(loc: Any) -> dict[str, str]:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run every epoch, track sites, store alerts, export STAC; print a summary table."""
-    from cube.store import StoreLocation
+    from cube.store import StoreLocation, stage_done
     from serving.sites import RasterCoverage, TrackConfig, empty_sites, track_epoch
     from serving.sites_db import (
         apply_reviews,
@@ -299,7 +290,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 continue
             _console.rule(f"[bold]{epoch.name}[/bold] {store}")
             spec = _epoch_aoi(aoi, epoch, folder)
-            if not _stage_done(loc, "features"):
+            if not stage_done(loc, "features"):
                 _ingest(args, settings, root, spec, epoch)
             det = _detect(args, settings, root, spec, epoch, folder)
             det = _s1_fused(det, loc).assign(aoi=aoi.name)
