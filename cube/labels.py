@@ -28,7 +28,7 @@ import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from pyproj import Transformer
-from scipy.ndimage import uniform_filter
+from scipy.ndimage import binary_opening, uniform_filter
 from shapely.geometry import Point
 
 from cube.errors import InvalidInputError
@@ -37,8 +37,9 @@ from cube.known_sites import KnownSite
 __all__ = ["LABEL_RULE", "site_points", "weak_labels"]
 
 LABEL_RULE = (
-    "1 if dist<=core_radius_m and NDVI<ndvi_max and max(|NDBI-mean_ctx|, |BSI-mean_ctx|, "
-    "|VIS-mean_ctx|)>contrast_min; 0.5 if dist<=buffer_radius_m otherwise; 0 outside"
+    "1 if dist<=core_radius_m and open3x3(NDVI<ndvi_max and max(|NDBI-mean_ctx|, "
+    "|BSI-mean_ctx|, |VIS-mean_ctx|)>contrast_min); 0.5 if dist<=buffer_radius_m otherwise; "
+    "0 outside"
 )
 
 
@@ -65,6 +66,17 @@ def _nan_uniform_mean(block: np.ndarray, size: int) -> np.ndarray:
         return (total / count).astype(np.float32)
 
 
+def _open_block(block: np.ndarray) -> np.ndarray:
+    return binary_opening(block, structure=np.ones((3, 3), bool))
+
+
+def _open(mask: xr.DataArray) -> xr.DataArray:
+    """Lazy 3x3 morphological opening: drops isolated pixels and one-pixel lines."""
+    data = dsa.asarray(mask.data)
+    opened = data.map_overlap(_open_block, depth=2, boundary="none", dtype=bool)
+    return mask.copy(data=opened)
+
+
 def _context_mean(layer: xr.DataArray, window: int) -> xr.DataArray:
     """Lazy NaN-aware mean over a ``window`` square (edges repeat), same chunks as ``layer``."""
     data = dsa.asarray(layer.data)
@@ -86,7 +98,7 @@ def weak_labels(
     buffer_radius_m: float = 2000.0,
     contrast_min: float = 0.08,
     ndvi_max: float = 0.3,
-    context_m: float = 1000.0,
+    context_m: float = 3000.0,
 ) -> xr.DataArray:
     """Lazy weak-label mask {0, 0.5, 1} on the features grid (see the module rule).
 
@@ -148,7 +160,7 @@ def weak_labels(
     stands_out = xr.zeros_like(ndvi, dtype=bool)
     for layer in (features.sel(band="NDBI", drop=True), features.sel(band="BSI", drop=True), vis):
         stands_out = stands_out | (abs(layer - _context_mean(layer, window)) > contrast_min)
-    built = stands_out & (ndvi < ndvi_max)
+    built = _open(stands_out & (ndvi < ndvi_max))
     core = dist2 <= core_radius_m**2
     ring = dist2 <= buffer_radius_m**2
     label = xr.where(core & built, np.float32(1.0), xr.where(ring, np.float32(0.5), np.float32(0)))

@@ -20,14 +20,16 @@ PRESETS: dict[str, TrainConfig] = {
     "default": TrainConfig(),
     "demo": TrainConfig(
         model="unet_mini",
-        epochs=60,
+        epochs=80,
         batch_size=8,
-        max_minutes=8.0,
+        max_minutes=10.0,
         crop_size=128,
         lr=3e-3,
         lr_patience=5,
         early_stop_patience=15,
-        positive_fraction=0.5,
+        positive_fraction=0.35,
+        ema_decay=0.99,
+        stretch_jitter=0.2,
     ),
 }
 

@@ -15,7 +15,7 @@ import lightning as L  # noqa: N812
 import mlflow
 import torch
 import xarray as xr
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint
 
 from cube.errors import InvalidInputError
 from models.datamodule import TileDataModule, TileLoaderConfig
@@ -53,6 +53,11 @@ class TrainConfig:
         limit_train_batches: Fraction or count of training batches per epoch (Lightning).
         positive_fraction: Oversampling of tiles with positives (see
             :mod:`models.datamodule`); ``None`` samples uniformly.
+        ema_decay: Keep an exponential moving average of the weights and BatchNorm
+            statistics (validated, checkpointed and exported instead of the raw weights);
+            ``None`` for none. Small CPU batches make the raw weights and statistics jumpy.
+        stretch_jitter: Random gain/offset of the stretched reflectance bands of training
+            tiles (see :mod:`models.datamodule`), ``None`` for none.
     """
 
     model: str = "unet_r34"
@@ -74,6 +79,8 @@ class TrainConfig:
     registered_model_name: str = "launchwatch-unet"
     limit_train_batches: int | float = 1.0
     positive_fraction: float | None = None
+    ema_decay: float | None = None
+    stretch_jitter: float | None = None
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -91,12 +98,19 @@ class TrainConfig:
             raise InvalidInputError(f"lr_factor must be in (0, 1), got {self.lr_factor}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise InvalidInputError(f"max_minutes must be > 0, got {self.max_minutes}")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise InvalidInputError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
         self.loader_config()
 
     def loader_config(self) -> TileLoaderConfig:
         """The DataModule options of this run."""
         return TileLoaderConfig(
-            self.batch_size, self.num_workers, self.crop_size, self.seed, self.positive_fraction
+            self.batch_size,
+            self.num_workers,
+            self.crop_size,
+            self.seed,
+            self.positive_fraction,
+            self.stretch_jitter,
         )
 
     def params(self) -> dict[str, Any]:
@@ -132,6 +146,13 @@ def training_precision() -> str:
     if not torch.cuda.is_available():
         return "32-true"
     return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def _averaging(config: TrainConfig) -> list[L.Callback]:
+    """The EMA weight-averaging callback when ``config.ema_decay`` is set."""
+    if config.ema_decay is None:
+        return []
+    return [EMAWeightAveraging(decay=config.ema_decay)]
 
 
 def train_model(
@@ -192,7 +213,7 @@ def train_model(
         accelerator="auto",
         devices=1,
         precision=training_precision(),  # type: ignore[arg-type]
-        callbacks=[ckpt, stop, MlflowEpochMetrics()],
+        callbacks=[ckpt, stop, MlflowEpochMetrics(), *_averaging(config)],
         logger=False,
         enable_progress_bar=progress,
         enable_model_summary=False,

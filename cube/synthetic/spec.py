@@ -95,53 +95,67 @@ def _demo(col: int, row: int, **kwargs: object) -> SceneSpec:
     return SceneSpec(origin=origin, **kwargs)  # type: ignore[arg-type]
 
 
-#: The offline demo: a 4 x 2 grid of adjacent 1024 px scenes (each its own footprint).
-#: Top row: training scenes (desert, steppe, coast with complexes; desert with confusers
-#: only). Bottom row: held-out scenes with other seeds and other terrains (forest, rocky).
+#: The offline demo: a 4 x 3 grid of adjacent 1024 px scenes (each its own footprint).
+#: Rows 0-1 (``demo_train``): training scenes, one or two per terrain (desert, steppe, coast,
+#: forest, rocky), 23 complexes and 40 confusers (two scenes hold confusers only). Row 2
+#: (``demo_heldout``): held-out scenes from seeds never used for training (new ground, layouts
+#: and clouds), 10 complexes and 24 confusers.
 DEMO_SCENES: tuple[SceneSpec, ...] = (
-    _demo(0, 0, name="train_desert", seed=101, terrain="desert", n_complexes=3, n_confusers=3),
-    _demo(1, 0, name="train_steppe", seed=102, terrain="steppe", n_complexes=3, n_confusers=3),
-    _demo(2, 0, name="train_coast", seed=103, terrain="coast", n_complexes=2, n_confusers=3),
-    _demo(3, 0, name="train_confusers", seed=104, terrain="desert", n_complexes=0, n_confusers=6),
+    _demo(0, 0, name="train_desert", seed=101, terrain="desert", n_complexes=4, n_confusers=4),
+    _demo(1, 0, name="train_steppe", seed=102, terrain="steppe", n_complexes=4, n_confusers=4),
+    _demo(2, 0, name="train_coast", seed=103, terrain="coast", n_complexes=3, n_confusers=4),
+    _demo(3, 0, name="train_confusers", seed=104, terrain="desert", n_complexes=0, n_confusers=8),
+    _demo(0, 1, name="train_forest", seed=105, terrain="forest", n_complexes=4, n_confusers=4),
+    _demo(1, 1, name="train_rocky", seed=106, terrain="rocky", n_complexes=4, n_confusers=4),
+    _demo(
+        2,
+        1,
+        name="train_forest_confusers",
+        seed=107,
+        terrain="forest",
+        n_confusers=8,
+        n_complexes=0,
+    ),
+    _demo(3, 1, name="train_steppe_b", seed=108, terrain="steppe", n_complexes=4, n_confusers=4),
     _demo(
         0,
-        1,
-        name="heldout_forest",
-        seed=211,
-        terrain="forest",
-        n_complexes=2,
-        n_confusers=3,
-        split="heldout",
-    ),
-    _demo(
-        1,
-        1,
+        2,
         name="heldout_rocky",
-        seed=212,
+        seed=211,
         terrain="rocky",
-        n_complexes=2,
-        n_confusers=3,
+        n_complexes=4,
+        n_confusers=4,
         split="heldout",
         cloud_fraction=0.3,
     ),
     _demo(
-        2,
         1,
-        name="heldout_confusers",
-        seed=213,
+        2,
+        name="heldout_forest",
+        seed=212,
         terrain="forest",
-        n_complexes=0,
-        n_confusers=6,
+        n_complexes=3,
+        n_confusers=4,
+        split="heldout",
+    ),
+    _demo(
+        2,
+        2,
+        name="heldout_coast",
+        seed=213,
+        terrain="coast",
+        n_complexes=3,
+        n_confusers=4,
         split="heldout",
     ),
     _demo(
         3,
-        1,
+        2,
         name="heldout_rocky_confusers",
         seed=214,
         terrain="rocky",
-        n_complexes=1,
-        n_confusers=4,
+        n_complexes=0,
+        n_confusers=8,
         split="heldout",
     ),
 )

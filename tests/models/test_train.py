@@ -73,6 +73,20 @@ def test_train_model_records_mlflow_run_and_reloads(
     assert out.shape == (2, 1, 64, 64)
 
 
+def test_ema_weights_are_checkpointed(tiles: xr.Dataset, mlflow_uri: str, tmp_path: Path) -> None:
+    config = TrainConfig(
+        model="unet_mini", epochs=2, batch_size=4, experiment="t-ema", ema_decay=0.5
+    )
+    result = train_model(config, tiles, mlflow_uri, tmp_path, progress=False)
+    ckpt = torch.load(result.checkpoint_path, map_location="cpu", weights_only=False)
+    averaged, raw = ckpt["state_dict"], ckpt["current_model_state"]
+    assert averaged.keys() == raw.keys()
+    assert any(not torch.equal(averaged[k], raw[k]) for k in averaged)  # EMA, not raw weights
+    reloaded = SegmentationModule.load_from_checkpoint(result.checkpoint_path)
+    for key, value in reloaded.state_dict().items():
+        torch.testing.assert_close(value, averaged[key])
+
+
 def test_precision_is_32_on_cpu() -> None:
     if torch.cuda.is_available():
         assert training_precision() in ("bf16-mixed", "16-mixed")
@@ -89,6 +103,8 @@ def test_precision_is_32_on_cpu() -> None:
         ({"max_minutes": 0.0}, "max_minutes"),
         ({"lr_factor": 1.5}, "lr_factor"),
         ({"crop_size": 100}, "multiple of 32"),
+        ({"ema_decay": 1.0}, "ema_decay"),
+        ({"stretch_jitter": 2.0}, "stretch_jitter"),
     ],
 )
 def test_bad_train_config(kwargs: dict[str, object], match: str) -> None:
