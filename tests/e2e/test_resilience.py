@@ -9,12 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import dask
@@ -24,68 +20,12 @@ import pytest
 from cube.run import main
 from cube.store import StoreLocation, open_dataset
 from cube.synthetic import SceneSpec, SyntheticCatalog, generate_scenes
-from deploy.local.process import free_port
+from tests.e2e.conftest import Cluster
 from tests.serving.conftest import pointwise_onnx
 
 pytestmark = pytest.mark.slow
 
 SPEC = SceneSpec(name="res", seed=21, size_px=768, n_dates=4, n_complexes=1, n_confusers=2)
-DASK = Path(sys.executable).parent / "dask"
-
-
-@dataclass
-class Cluster:
-    address: str
-    workers: list[subprocess.Popen[bytes]]
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    log = (tmp_path / "dask.log").open("wb")
-    scheduler = subprocess.Popen(
-        [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-        stdout=log,
-        stderr=log,
-    )
-    workers = [
-        subprocess.Popen(
-            [
-                str(DASK),
-                "worker",
-                address,
-                "--nthreads",
-                "1",
-                "--no-nanny",  # the process we SIGKILL is the worker itself
-                "--memory-limit",
-                "3GB",
-                "--no-dashboard",
-                "--name",
-                f"w{k}",
-            ],
-            stdout=log,
-            stderr=log,
-        )
-        for k in range(2)
-    ]
-    from distributed import Client
-
-    with Client(address, timeout=60) as client:
-        client.wait_for_workers(2, timeout=60)
-    try:
-        yield Cluster(address, workers)
-    finally:
-        for proc in [*workers, scheduler]:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in [*workers, scheduler]:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")
