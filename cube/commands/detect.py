@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from rich.table import Table
 
 from cube.aoi import parse_aoi
 from cube.errors import DataError, InvalidInputError, StoreIncompleteError
+from cube.gpu_metrics import GpuStats, gpu_metrics, gpu_table
 from cube.provenance import code_version
 from cube.settings import Settings
 from serving.detections_db import insert_detections, write_detections_file
@@ -24,7 +25,7 @@ from serving.postprocess import PostprocessConfig, detections_frame, polygonize
 from serving.predict import chunk_size_for_budget, predict
 from serving.predictors import PredictorSpec, fastest_local_backend
 
-__all__ = ["add_parser", "run"]
+__all__ = ["DetectResult", "add_parser", "detect", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -87,8 +88,40 @@ def _features(args: argparse.Namespace, settings: Settings, loc: Any) -> xr.Data
     return ds[name]
 
 
+@dataclass(frozen=True)
+class DetectResult:
+    """What one ``detect`` did; ``gpu``: per-GPU metrics of a GPU run (else empty)."""
+
+    aoi: str
+    detections: int
+    stored: int
+    output: Path | None
+    gpu: list[GpuStats]
+
+
+def _torch_on_cuda(device: str, scheduler: str | None) -> bool:
+    """The torch backend computes on CUDA (``auto``: a GPU on this machine, local run)."""
+    if device == "cuda":
+        return True
+    if device != "auto" or (scheduler is not None and "://" in scheduler):
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run detection for one AOI and print a summary table."""
+    detect(args, settings)
+    return 0
+
+
+def detect(args: argparse.Namespace, settings: Settings) -> DetectResult:
+    """Run detection for one AOI; print the summary table, and per-GPU metrics on a GPU run.
+
+    On the GPU path (``--scheduler cuda``, or the torch backend on CUDA) NVML is sampled
+    while the Dask work runs (:func:`cube.gpu_metrics.gpu_metrics`).
+    """
     from cube.cluster import make_client
     from cube.store import StoreLocation, open_dataset, read_manifest, write_cog, write_dataset
 
@@ -119,7 +152,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 spec = replace(spec, device=getattr(args, "device", "auto"))
             version = args.model_version or model_version(spec.model)
         features = _features(args, settings, loc)
-        with make_client(args.scheduler):
+        on_gpu = spec.backend == "torch" and _torch_on_cuda(spec.device, args.scheduler)
+        with make_client(args.scheduler), gpu_metrics(args.scheduler, on_gpu) as gpu:
             with ProgressBar():
                 prob = predict(features, spec, args.tile, args.overlap, args.batch, chunk)
                 write_dataset(
@@ -162,5 +196,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         ("output", str(args.output or "-")),
     ):
         table.add_row(key, value)
-    Console().print(table)
-    return 0
+    console = Console()
+    console.print(table)
+    if gpu:
+        console.print(gpu_table(gpu, title=f"GPUs during detect {aoi.name}"))
+    return DetectResult(aoi.name, len(det), len(ids), args.output, gpu)

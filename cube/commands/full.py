@@ -14,7 +14,8 @@ The stages are the other subcommands, called in order with their own defaults:
    local backend) → probability Zarr + COG → polygons in PostGIS and a GeoJSON per AOI.
 5. With ``--truth``: object-level precision/recall/F1 per AOI (held-out AOIs are the ones
    that did not train the model) and false alarms per 1,000 km² on confuser-only scenes
-   (``--scenes``), written with per-stage timings and peak RSS to a JSON report.
+   (``--scenes``), written with per-stage timings and peak RSS to a JSON report (with the
+   per-GPU metrics of each ``detect`` on a GPU run under ``gpu``).
 
 A failing AOI is reported and the others go on; the exit code is 1 when any stage failed.
 """
@@ -242,7 +243,8 @@ def _detect(
     spec: str,
     model: dict[str, Any],
     out: Path,
-) -> Path:
+) -> tuple[Path, list[dict[str, Any]]]:
+    """Detect on one AOI → its detections file and per-GPU metrics (empty off the GPU)."""
     from cube.commands import detect as detect_cmd
     from cube.store import read_manifest, update_manifest
 
@@ -254,7 +256,7 @@ def _detect(
         and Path(done.get("output", "")).is_file()
     ):  # a second run must not store the same detections twice
         _console.print(f"reusing the detections of {aoi} by {model['model_version']}")
-        return Path(done["output"])
+        return Path(done["output"]), []
     triton_url = args.triton_url or settings.triton_url
     mode = args.serving_mode or ("triton" if triton_url else "local")
     output = out / f"{aoi}.detections.geojson"
@@ -278,12 +280,11 @@ def _detect(
         scheduler=args.scheduler,
         no_db=args.no_db,
     )
-    if detect_cmd.run(ns, settings) != 0:
-        raise LaunchwatchError(f"detect {aoi} returned a non-zero exit code")
+    result = detect_cmd.detect(ns, settings)
     update_manifest(
         loc, detected={"model_version": model["model_version"], "output": str(output.resolve())}
     )
-    return output
+    return output, [g.to_dict() for g in result.gpu]
 
 
 def _evaluate(
@@ -431,17 +432,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )[1]
 
     detections: dict[str, Path] = {}
+    gpu: dict[str, list[dict[str, Any]]] = {}
     specs = dict(zip(names, args.aoi, strict=True))
     if model is not None:
         chosen = model
         for name in ready:
-            ok, path = state.attempt(
+            ok, value = state.attempt(
                 "detect",
                 name,
                 partial(_detect, args, settings, root, name, specs[name], chosen, out),
             )
             if ok:
-                detections[name] = path
+                detections[name], metrics = value
+                if metrics:
+                    gpu[name] = metrics
 
     rows: list[dict[str, Any]] = []
     if args.truth is not None and detections:
@@ -465,6 +469,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "stages": [asdict(t) for t in state.timings],
         "failed": state.failed,
         "detections": {k: str(v) for k, v in detections.items()},
+        "gpu": gpu,
     }
     path = args.report or out / "report.json"
     path.parent.mkdir(parents=True, exist_ok=True)
