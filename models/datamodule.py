@@ -6,12 +6,6 @@ in the Zarr (stratified 70/15/15 by the tiler). Training tiles get random 90° r
 flips (and optionally a random crop to ``crop_size`` for fast CPU training); val/test tiles
 are used as stored.
 
-Stretch jitter. The reflectance channels are stretched 2-98 % over the whole AOI, so the same
-ground gets other values in another AOI (a darker AOI saturates bright ground). With
-``stretch_jitter`` set, each training tile's stretched reflectance bands get a random gain
-``exp(U(-j, j))`` (shared, times a small per-band factor) and offset ``U(-j/2, j/2)``, clipped to
-[0, 1] like the stretch; the spectral indices are not touched (they come from raw reflectance).
-
 Class balance: launch complexes cover ~1 % of the pixels, and with the focal + Dice loss a
 model trained from scratch on such batches sits for hundreds of steps predicting nothing.
 With ``positive_fraction`` set, that share of training draws comes from tiles holding label-1
@@ -32,7 +26,6 @@ import xarray as xr
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from cube.errors import DataError, InvalidInputError
-from cube.features import FEATURE_BANDS
 
 __all__ = ["SPLITS", "TileDataModule", "TileDataset", "TileLoaderConfig", "default_num_workers"]
 
@@ -73,8 +66,6 @@ class TileDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         crop_size: Random square crop (training speed-up); ``None`` keeps whole tiles.
         positive_crop: Crop windows contain a random label-1 pixel when the tile has one.
         seed: Seed of the augmentation generator.
-        stretch_jitter: Random gain/offset of the stretched reflectance bands (module
-            docstring), ``None`` for none.
     """
 
     def __init__(
@@ -85,12 +76,8 @@ class TileDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         crop_size: int | None = None,
         positive_crop: bool = False,
         seed: int = 0,
-        stretch_jitter: float | None = None,
     ) -> None:
         self.positive_crop = positive_crop
-        self.stretch_jitter = stretch_jitter
-        bands = [str(b) for b in tiles["band"].values] if "band" in tiles.coords else []
-        self.reflectance = np.array([i for i, b in enumerate(bands) if b in FEATURE_BANDS[:6]])
         self.image = tiles["image"]
         self.label = tiles["label"]
         self.indices = np.asarray(indices, dtype=np.int64)
@@ -110,8 +97,6 @@ class TileDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             y0, x0 = self._crop_origin(label[0], self.crop_size)
             window = (..., slice(y0, y0 + self.crop_size), slice(x0, x0 + self.crop_size))
             image, label = image[window], label[window]
-        if self.stretch_jitter and self.reflectance.size:
-            image = self._jitter(image, self.stretch_jitter)
         if self.augment:
             k = int(self.rng.integers(0, 4))
             image, label = np.rot90(image, k, axes=(-2, -1)), np.rot90(label, k, axes=(-2, -1))
@@ -120,16 +105,6 @@ class TileDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             if self.rng.random() < 0.5:
                 image, label = image[..., ::-1, :], label[..., ::-1, :]
         return torch.from_numpy(image.copy()), torch.from_numpy(label.copy())
-
-    def _jitter(self, image: np.ndarray, j: float) -> np.ndarray:
-        """Random gain and offset of the stretched reflectance bands, clipped to [0, 1]."""
-        n = self.reflectance.size
-        gain = np.exp(self.rng.uniform(-j, j) + self.rng.uniform(-j / 4, j / 4, n))
-        offset = self.rng.uniform(-j / 2, j / 2)
-        out = image.copy()
-        bands = out[self.reflectance]
-        out[self.reflectance] = np.clip(bands * gain[:, None, None] + offset, 0.0, 1.0)
-        return out
 
     def _crop_origin(self, label: np.ndarray, size: int) -> tuple[int, int]:
         height, width = label.shape
@@ -156,8 +131,6 @@ class TileLoaderConfig:
         seed: Augmentation seed.
         positive_fraction: Share of training draws from tiles with positives (and
             positive-centred crops); ``None`` samples tiles uniformly.
-        stretch_jitter: Training gain/offset jitter of the stretched reflectance bands
-            (module docstring); ``None`` for none.
     """
 
     batch_size: int = 16
@@ -165,11 +138,8 @@ class TileLoaderConfig:
     crop_size: int | None = None
     seed: int = 0
     positive_fraction: float | None = None
-    stretch_jitter: float | None = None
 
     def __post_init__(self) -> None:
-        if self.stretch_jitter is not None and not 0 < self.stretch_jitter <= 1:
-            raise InvalidInputError(f"stretch_jitter must be in (0, 1], got {self.stretch_jitter}")
         if self.batch_size <= 0:
             raise InvalidInputError(f"batch size must be > 0, got {self.batch_size}")
         if self.num_workers is not None and self.num_workers < 0:
@@ -244,7 +214,6 @@ class TileDataModule(L.LightningDataModule):
             crop_size=cfg.crop_size if train else None,
             positive_crop=train and cfg.positive_fraction is not None,
             seed=cfg.seed,
-            stretch_jitter=cfg.stretch_jitter if train else None,
         )
         sampler = self._sampler() if train else None
         return DataLoader(

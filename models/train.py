@@ -56,8 +56,6 @@ class TrainConfig:
         ema_decay: Keep an exponential moving average of the weights and BatchNorm
             statistics (validated, checkpointed and exported instead of the raw weights);
             ``None`` for none. Small CPU batches make the raw weights and statistics jumpy.
-        stretch_jitter: Random gain/offset of the stretched reflectance bands of training
-            tiles (see :mod:`models.datamodule`), ``None`` for none.
     """
 
     model: str = "unet_r34"
@@ -80,7 +78,6 @@ class TrainConfig:
     limit_train_batches: int | float = 1.0
     positive_fraction: float | None = None
     ema_decay: float | None = None
-    stretch_jitter: float | None = None
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -110,7 +107,6 @@ class TrainConfig:
             self.crop_size,
             self.seed,
             self.positive_fraction,
-            self.stretch_jitter,
         )
 
     def params(self) -> dict[str, Any]:

@@ -56,7 +56,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--output", type=Path, default=None, help="detections .geojson or .gpkg")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--dedup-eps-m", type=float, default=250.0, help="DBSCAN radius (metres)")
-    p.add_argument("--min-area-km2", type=float, default=0.0)
+    p.add_argument(
+        "--min-area-km2",
+        type=float,
+        default=0.05,
+        help="smaller blobs are dropped (5 ha: less than any launch complex with its pad area)",
+    )
     p.add_argument("--max-area-km2", type=float, default=25.0, help="larger blobs are dropped")
     p.add_argument("--tile", type=int, default=256)
     p.add_argument("--overlap", type=int, default=64)
@@ -156,9 +161,10 @@ def detect(args: argparse.Namespace, settings: Settings) -> DetectResult:
         with make_client(args.scheduler), gpu_metrics(args.scheduler, on_gpu) as gpu:
             with ProgressBar():
                 prob = predict(features, spec, args.tile, args.overlap, args.batch, chunk)
-                write_dataset(
-                    prob.to_dataset(name="probability"), loc, "probability.zarr", "probability"
-                )
+                # the model version is part of the store's fingerprint: an interrupted run
+                # resumes its regions only with the same model
+                layer = prob.assign_attrs(model_version=version).to_dataset(name="probability")
+                write_dataset(layer, loc, "probability.zarr", "probability")
             prob = open_dataset(loc, "probability.zarr", "probability")["probability"]
             cog = write_cog(prob, loc, "probability.tif")
             polygons = polygonize(prob, config)

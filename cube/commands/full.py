@@ -341,7 +341,9 @@ def _print_report(rows: list[dict[str, Any]], timings: list[StageTiming]) -> Non
     _console.print(table)
 
 
-def _ingest(args: argparse.Namespace, settings: Settings, root: str, spec: str) -> None:
+def _ingest(
+    args: argparse.Namespace, settings: Settings, root: str, spec: str, stretch_from: str | None
+) -> None:
     from cube.commands import ingest as ingest_cmd
 
     name = parse_aoi(spec, args.start, args.end, args.max_cloud).name
@@ -359,6 +361,7 @@ def _ingest(args: argparse.Namespace, settings: Settings, root: str, spec: str) 
         memory_budget_mb=args.memory_budget_mb,
         scheduler=args.scheduler,
         no_db=args.no_db,
+        stretch_from=stretch_from,
         **({"known_sites": args.known_sites} if args.known_sites else {}),
     )
     if ingest_cmd.run(ns, settings) != 0:
@@ -390,12 +393,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     out = Path(settings.data_dir) / "runs" / stamp
     out.mkdir(parents=True, exist_ok=True)
     state = _Run()
-    ready = [
+    # the training AOI first: the others reuse its stretch, so the model sees the feature
+    # values it was trained on wherever it scans
+    train_name = (
+        parse_aoi(args.train_aoi).name if args.train_aoi and not args.skip_training else None
+    )
+    order = sorted(zip(names, args.aoi, strict=True), key=lambda pair: pair[0] != train_name)
+    ingested = {
         name
-        for name, spec in zip(names, args.aoi, strict=True)
+        for name, spec in order
         if args.skip_ingest
-        or state.attempt("ingest", name, partial(_ingest, args, settings, root, spec))[0]
-    ]
+        or state.attempt(
+            "ingest",
+            name,
+            partial(
+                _ingest, args, settings, root, spec, None if name == train_name else train_name
+            ),
+        )[0]
+    }
+    ready = [name for name in names if name in ingested]
 
     model: dict[str, Any] | None = None
     train_aoi: str | None = None

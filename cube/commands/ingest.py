@@ -48,6 +48,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("--store", default=None, help="store root URL (default: the S3 bucket)")
     p.add_argument("--known-sites", default=None, help="GeoJSON of known sites (weak labels)")
+    p.add_argument(
+        "--stretch-from",
+        default=None,
+        help="AOI store name (same store root) whose 2-98 %% stretch the features reuse, e.g. "
+        "the training AOI of the model that will scan this one (default: this AOI's own)",
+    )
     p.add_argument("--method", choices=("median", "mean"), default="median")
     p.add_argument("--loader", choices=("odc", "stackstac"), default="odc")
     p.add_argument("--resolution", type=float, default=10.0, help="grid pixel size (m)")
@@ -120,19 +126,33 @@ def _sar(args: argparse.Namespace, aoi: AOI, loc: Any, items: list[Any], s1: lis
         write_dataset(sar.to_dataset(), loc, "s1.zarr", "s1")
 
 
-def _features(loc: Any) -> dict[str, Any]:
+def _features(loc: Any, stretch_from: Any | None) -> dict[str, Any]:
+    """Features with this AOI's 2-98 % stretch, or the one of ``stretch_from``'s features."""
     from dask.diagnostics import ProgressBar
 
-    from cube.features import band_histograms, make_features, percentiles_from_histograms
+    from cube.features import (
+        band_histograms,
+        make_features,
+        percentiles_from_histograms,
+        stored_percentiles,
+    )
     from cube.store import open_dataset, write_dataset
 
     comp = open_dataset(loc, "composite.zarr", "composite")["composite"]
-    with ProgressBar():
-        pct = percentiles_from_histograms(band_histograms(comp).compute())
+    if stretch_from is None:
+        with ProgressBar():
+            pct = percentiles_from_histograms(band_histograms(comp).compute())
+    else:
+        source = open_dataset(stretch_from, "features.zarr", "features")["features"]
+        pct = stored_percentiles(source.attrs)
     feats = make_features(comp, pct)
     with ProgressBar():
         write_dataset(feats.to_dataset(name="features"), loc, "features.zarr", "features")
-    return {"stretch_low": feats.attrs["stretch_low"], "stretch_high": feats.attrs["stretch_high"]}
+    return {
+        "stretch_low": feats.attrs["stretch_low"],
+        "stretch_high": feats.attrs["stretch_high"],
+        "stretch_from": (stretch_from or loc).aoi,
+    }
 
 
 def _tiles(args: argparse.Namespace, loc: Any, sites: list[Any], dsn: str | None) -> dict[str, int]:
@@ -168,6 +188,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     root = args.store or settings.store_root
     loc = StoreLocation(root, aoi.name, settings.storage_options if "://" in root else None)
     dsn = None if args.no_db else settings.postgres_dsn
+    source = getattr(args, "stretch_from", None)
+    if source is not None and (source.endswith((".geojson", ".json")) or "," in source):
+        source = parse_aoi(source).name  # a GeoJSON or bbox AOI: its store folder name
+    stretch_from = None
+    if source is not None and source != aoi.name:
+        stretch_from = StoreLocation(root, source, loc.storage_options)
     done = read_manifest(loc).get("stages", {})
     sites = _sites_inside(aoi, getattr(args, "known_sites", None))
     todo = [s for s in ("composite", "features") if done.get(s) != "done"]
@@ -206,7 +232,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if s1_items:
                 _sar(args, aoi, loc, items, s1_items)
         if "features" in todo:
-            update_manifest(loc, **_features(loc))
+            update_manifest(loc, **_features(loc, stretch_from))
         if "tiles" in todo:
             splits = _tiles(args, loc, sites, dsn)
             update_manifest(loc, splits=splits, known_sites=[s.name for s in sites])

@@ -79,7 +79,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--triton-model", default="unet_seg", help="model name in Triton")
     p.add_argument("--model-version", default=None, help="version recorded with detections")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold")
-    p.add_argument("--min-area-km2", type=float, default=0.0, help="smallest detection")
+    p.add_argument(
+        "--min-area-km2",
+        type=float,
+        default=0.05,
+        help="smaller blobs are dropped (5 ha: less than any launch complex with its pad area)",
+    )
     p.add_argument("--dedup-eps-m", type=float, default=250.0, help="DBSCAN radius (metres)")
     p.add_argument("--alert-threshold", type=float, default=0.6, help="score for alerts")
     p.add_argument("--min-clear-looks", type=float, default=3.0, help="trusted coverage")

@@ -253,3 +253,44 @@ def test_realdata_tile_through_the_stac_api_to_s3(
     open_fs(loc).get_file(loc.url("composite.tif"), str(cog))
     with rasterio.open(cog) as tif:
         assert tif.crs.to_epsg() == 32629 and tif.count == 6 and tif.dtypes[0] == "uint16"
+
+
+def test_features_reuse_the_stretch_of_another_aoi(scenes: SyntheticCatalog, tmp_path: Path):
+    """``--stretch-from``: the model's training stretch applied to the AOI it scans."""
+    from cube.store import write_dataset
+
+    low, high = [100.0, 200.0, 300.0, 400.0, 500.0, 600.0], [3000.0] * 6
+    source = xr.DataArray(
+        np.zeros((10, 2, 2), np.float32),
+        dims=("band", "y", "x"),
+        coords={"band": list(FEATURE_BANDS), "y": [1.5, 0.5], "x": [0.5, 1.5]},
+        attrs={"stretch_low": low, "stretch_high": high},
+    )
+    write_dataset(
+        source.to_dataset(name="features"),
+        StoreLocation(str(tmp_path), "src"),
+        "features.zarr",
+        "features",
+    )
+    assert main(_argv(scenes, tmp_path, "--no-db", "--stretch-from", "src")) == 0
+    loc = StoreLocation(str(tmp_path), "ing_aoi")
+    manifest = read_manifest(loc)
+    assert manifest["stretch_from"] == "src"
+    assert manifest["stretch_low"] == low and manifest["stretch_high"] == high
+    feats = open_dataset(loc, "features.zarr", "features")["features"]
+    comp = open_dataset(loc, "composite.zarr", "composite")["composite"]
+    b02 = comp.sel(band="B02").values.astype(np.float64)
+    expected = np.clip((b02 - 100.0) / 2900.0, 0, 1)[b02 > 0]
+    got = feats.sel(band="B02").values[b02 > 0]
+    np.testing.assert_allclose(got[np.isfinite(got)], expected[np.isfinite(got)], atol=1e-5)
+
+
+def test_stretch_from_an_aoi_without_features_fails_cleanly(
+    scenes: SyntheticCatalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    assert main(_argv(scenes, tmp_path, "--no-db", "--stretch-from", "nowhere")) != 0
+    assert "nowhere/features.zarr of AOI nowhere is not complete" in capsys.readouterr().err
+    assert not (tmp_path / "ing_aoi" / "features.zarr").exists()
+    assert (
+        read_manifest(StoreLocation(str(tmp_path), "ing_aoi"))["stages"].get("features") != "done"
+    )

@@ -192,6 +192,13 @@ def test_full_pipeline_through_triton(
             assert manifest["stages"][stage] == "done", (aoi, stage)
         assert s3fs.exists(f"{bucket_root}/{aoi}/probability.tif")
     assert json.loads(s3fs.cat(f"{bucket_root}/e2e_train/manifest.json"))["stages"]["tiles"]
+    # the held-out AOI is stretched like the training AOI (the model's input scale)
+    train_m, held_m = (
+        json.loads(s3fs.cat(f"{bucket_root}/{aoi}/manifest.json"))
+        for aoi in ("e2e_train", "e2e_heldout")
+    )
+    assert held_m["stretch_from"] == train_m["stretch_from"] == "e2e_train"
+    assert held_m["stretch_low"] == train_m["stretch_low"]
 
     # detections in PostGIS agree with the GeoJSON files and carry the registered version
     with psycopg.connect(pg_dsn) as conn:

@@ -119,3 +119,6 @@ def test_killed_worker_does_not_change_the_result(
             got = open_dataset(StoreLocation(str(tmp_path / "distributed"), "res_aoi"), name, stage)
             ref = open_dataset(StoreLocation(str(tmp_path / "threads"), "res_aoi"), name, stage)
             np.testing.assert_array_equal(got[var].values, ref[var].values)
+    # the model is part of the probability store (and of its resume fingerprint)
+    assert got["probability"].attrs["model_version"] == ref["probability"].attrs["model_version"]
+    assert got["probability"].attrs["model_version"]

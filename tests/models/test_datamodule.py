@@ -24,21 +24,6 @@ def test_augmentation_moves_image_and_label_together(tiles: xr.Dataset) -> None:
         assert bool((bright == (label[0] == 1.0)).float().mean() > 0.97)
 
 
-def test_stretch_jitter_moves_only_reflectance_bands(tiles: xr.Dataset) -> None:
-    plain = TileDataset(tiles, np.arange(8))
-    jittered = TileDataset(tiles, np.arange(8), stretch_jitter=0.3, seed=1)
-    changed = 0
-    for i in range(8):
-        a, b = plain[i][0].numpy(), jittered[i][0].numpy()
-        np.testing.assert_array_equal(a[6:], b[6:])  # NDVI, NDWI, NDBI, BSI untouched
-        assert b[:6].min() >= 0.0 and b[:6].max() <= 1.0  # clipped like the stretch
-        changed += int(not np.allclose(a[:6], b[:6]))
-    assert changed == 8
-    dm = TileDataModule(tiles, TileLoaderConfig(batch_size=4, num_workers=0, stretch_jitter=0.3))
-    assert dm.train_dataloader().dataset.stretch_jitter == 0.3  # type: ignore[attr-defined]
-    assert dm.val_dataloader().dataset.stretch_jitter is None  # type: ignore[attr-defined]
-
-
 def test_datamodule_uses_stored_split_lazily(tiles: xr.Dataset) -> None:
     assert tiles["image"].chunks is not None  # dask-backed: read per tile
     dm = TileDataModule(tiles, TileLoaderConfig(batch_size=4, num_workers=0))

@@ -104,7 +104,6 @@ def test_precision_is_32_on_cpu() -> None:
         ({"lr_factor": 1.5}, "lr_factor"),
         ({"crop_size": 100}, "multiple of 32"),
         ({"ema_decay": 1.0}, "ema_decay"),
-        ({"stretch_jitter": 2.0}, "stretch_jitter"),
     ],
 )
 def test_bad_train_config(kwargs: dict[str, object], match: str) -> None:
