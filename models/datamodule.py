@@ -1,10 +1,12 @@
 """Lightning DataModule over the tiles Zarr (``image``/``label``/``split`` per tile).
 
 Tiles are read lazily, one per ``__getitem__``, from the (dask/Zarr-backed) ``xr.Dataset``
-returned by ``cube.tiles.open_tiles``; nothing is loaded up front. The split is the one stored
-in the Zarr (stratified 70/15/15 by the tiler). Training tiles get random 90° rotations and
-flips (and optionally a random crop to ``crop_size`` for fast CPU training); val/test tiles
-are used as stored.
+returned by ``cube.tiles.open_tiles``; nothing is loaded up front. A tile once read is kept in
+memory while the loader process's cache stays under ``cache_mb``, so later epochs do not read
+the store again (from an S3 endpoint that is most of a CPU training step). The split is the
+one stored in the Zarr (stratified 70/15/15 by the tiler). Training tiles get random 90°
+rotations and flips (and optionally a random crop to ``crop_size`` for fast CPU training);
+val/test tiles are used as stored.
 
 Class balance: launch complexes cover ~1 % of the pixels, and with the focal + Dice loss a
 model trained from scratch on such batches sits for hundreds of steps predicting nothing.
@@ -66,6 +68,7 @@ class TileDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         crop_size: Random square crop (training speed-up); ``None`` keeps whole tiles.
         positive_crop: Crop windows contain a random label-1 pixel when the tile has one.
         seed: Seed of the augmentation generator.
+        cache_bytes: Keep tiles read in memory up to this many bytes (0: no cache).
     """
 
     def __init__(
@@ -76,8 +79,12 @@ class TileDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         crop_size: int | None = None,
         positive_crop: bool = False,
         seed: int = 0,
+        cache_bytes: int = 0,
     ) -> None:
         self.positive_crop = positive_crop
+        self.cache_bytes = cache_bytes
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._cached_bytes = 0
         self.image = tiles["image"]
         self.label = tiles["label"]
         self.indices = np.asarray(indices, dtype=np.int64)
@@ -89,10 +96,7 @@ class TileDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         return int(self.indices.size)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        t = int(self.indices[i])
-        image = np.asarray(self.image.isel(tile=t).values, dtype=np.float32)
-        label = np.asarray(self.label.isel(tile=t).values, dtype=np.float32)[None]
-        image = np.nan_to_num(image, nan=0.0)
+        image, label = self._read(int(self.indices[i]))
         if self.crop_size is not None and self.crop_size < image.shape[-1]:
             y0, x0 = self._crop_origin(label[0], self.crop_size)
             window = (..., slice(y0, y0 + self.crop_size), slice(x0, x0 + self.crop_size))
@@ -105,6 +109,18 @@ class TileDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             if self.rng.random() < 0.5:
                 image, label = image[..., ::-1, :], label[..., ::-1, :]
         return torch.from_numpy(image.copy()), torch.from_numpy(label.copy())
+
+    def _read(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Tile ``t`` as (image (C,H,W) without NaN, label (1,H,W)), from the cache if there."""
+        if t in self._cache:
+            return self._cache[t]
+        image = np.nan_to_num(np.asarray(self.image.isel(tile=t).values, dtype=np.float32))
+        label = np.asarray(self.label.isel(tile=t).values, dtype=np.float32)[None]
+        size = image.nbytes + label.nbytes
+        if self._cached_bytes + size <= self.cache_bytes:
+            self._cache[t] = (image, label)
+            self._cached_bytes += size
+        return image, label
 
     def _crop_origin(self, label: np.ndarray, size: int) -> tuple[int, int]:
         height, width = label.shape
@@ -131,6 +147,7 @@ class TileLoaderConfig:
         seed: Augmentation seed.
         positive_fraction: Share of training draws from tiles with positives (and
             positive-centred crops); ``None`` samples tiles uniformly.
+        cache_mb: In-memory tile cache per split and loader process (0: read every draw).
     """
 
     batch_size: int = 16
@@ -138,8 +155,11 @@ class TileLoaderConfig:
     crop_size: int | None = None
     seed: int = 0
     positive_fraction: float | None = None
+    cache_mb: float = 2048.0
 
     def __post_init__(self) -> None:
+        if self.cache_mb < 0:
+            raise InvalidInputError(f"cache_mb must be >= 0, got {self.cache_mb}")
         if self.batch_size <= 0:
             raise InvalidInputError(f"batch size must be > 0, got {self.batch_size}")
         if self.num_workers is not None and self.num_workers < 0:
@@ -214,6 +234,7 @@ class TileDataModule(L.LightningDataModule):
             crop_size=cfg.crop_size if train else None,
             positive_crop=train and cfg.positive_fraction is not None,
             seed=cfg.seed,
+            cache_bytes=int(cfg.cache_mb * 2**20),
         )
         sampler = self._sampler() if train else None
         return DataLoader(

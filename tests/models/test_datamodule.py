@@ -24,10 +24,33 @@ def test_augmentation_moves_image_and_label_together(tiles: xr.Dataset) -> None:
         assert bool((bright == (label[0] == 1.0)).float().mean() > 0.97)
 
 
+def test_tiles_are_read_once_within_the_cache_budget(tiles: xr.Dataset) -> None:
+    tile_bytes = (10 + 1) * 64 * 64 * 4
+    ds = TileDataset(tiles, np.arange(8), cache_bytes=5 * tile_bytes)
+    first = [ds[i] for i in range(8)]
+    reads: list[int] = []
+    image = ds.image
+
+    class Counting:
+        def isel(self, tile: int) -> xr.DataArray:
+            reads.append(tile)
+            return image.isel(tile=tile)
+
+    ds.image = Counting()  # type: ignore[assignment]
+    again = [ds[i] for i in range(8)]
+    assert reads == [5, 6, 7]  # the first five tiles fit the budget and come from memory
+    for (a, b), (c, d) in zip(first, again, strict=True):
+        assert bool((a == c).all()) and bool((b == d).all())
+    uncached = TileDataset(tiles, np.arange(8), cache_bytes=0)
+    uncached[0]
+    assert not uncached._cache
+
+
 def test_datamodule_uses_stored_split_lazily(tiles: xr.Dataset) -> None:
     assert tiles["image"].chunks is not None  # dask-backed: read per tile
     dm = TileDataModule(tiles, TileLoaderConfig(batch_size=4, num_workers=0))
     assert [len(dm.indices[s]) for s in ("train", "val", "test")] == [16, 4, 4]
+    assert dm.train_dataloader().dataset.cache_bytes == 2048 * 2**20  # type: ignore[attr-defined]
     x, y = next(iter(dm.val_dataloader()))
     assert x.shape == (4, 10, 64, 64)
     np.testing.assert_array_equal(y[:, 0].numpy(), tiles["label"].values[16:20])
@@ -55,7 +78,11 @@ def test_contract_violations_are_data_errors() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"batch_size": 0}, "batch size"), ({"crop_size": 40}, "multiple of 32")],
+    [
+        ({"batch_size": 0}, "batch size"),
+        ({"crop_size": 40}, "multiple of 32"),
+        ({"cache_mb": -1}, "cache_mb"),
+    ],
 )
 def test_bad_loader_config(kwargs: dict[str, int], match: str) -> None:
     with pytest.raises(InvalidInputError, match=match):
