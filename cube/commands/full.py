@@ -222,7 +222,7 @@ def _publish(
         if variant == "python"
         else production_config("KIND_GPU" if variant == "gpu" else "KIND_CPU")
     )
-    write_model_repository(onnx_path, repo, replace(config, name=triton_model))
+    write_model_repository(onnx_path, repo, replace(config, name=triton_model), version)
     if triton_url:
         from serving.triton_client import TritonSegClient
 

@@ -30,3 +30,18 @@ def test_bad_arguments_exit_2_with_reason(
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
     assert not any(tmp_path.iterdir())  # no run folder, no report
+
+
+def test_publish_lays_out_every_new_version_for_the_python_backend(tmp_path: Path):
+    """A retrained model (registry version 2) gets its own model.py next to its ONNX."""
+    from cube.commands.full import _publish
+
+    for version in (1, 2):
+        onnx = tmp_path / "unet_seg" / str(version) / "model.onnx"
+        onnx.parent.mkdir(parents=True)
+        onnx.write_bytes(b"exported")  # present: _publish does not export again
+        model = {"model_version": f"launchwatch-unet/{version}", "checkpoint_path": "x.ckpt"}
+        record = _publish(model, tmp_path, "unet_seg", None)
+        assert record["triton_version"] == version
+        assert (tmp_path / "unet_seg" / str(version) / "model.py").is_file()
+    assert (tmp_path / "unet_seg" / "config.pbtxt").is_file()
