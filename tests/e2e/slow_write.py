@@ -9,6 +9,7 @@ computed appends ``TAG y0 x0`` to ``LOG``, so a test counts what each run comput
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -57,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--scheduler", default="threads")
     p.add_argument("--delay", type=float, default=0.0)
     args = p.parse_args(argv)
+    # a shell without job control starts background jobs with SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler: restore it, as a terminal's Ctrl-C would find it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with make_client(args.scheduler):
             write_dataset(

@@ -65,10 +65,8 @@ def test_interrupted_write_resumes_from_the_regions_written(
     scheduler = "threads" if where == "threads" else request.getfixturevalue("cluster").address
     root, log = tmp_path / "store", tmp_path / "chunks.log"
     with (tmp_path / "first.log").open("wb") as out:
-        # a second per chunk: after two regions the other four take seconds, so the signal
-        # lands mid-write even when a loaded machine delays this polling loop
         first = subprocess.Popen(
-            _write(root, log, "first", scheduler, delay=1.0), cwd=REPO, stdout=out, stderr=out
+            _write(root, log, "first", scheduler, delay=0.25), cwd=REPO, stdout=out, stderr=out
         )
         deadline = time.monotonic() + 60
         while len(_written(root)) < 2 and first.poll() is None and time.monotonic() < deadline:
