@@ -25,7 +25,17 @@ from serving.postprocess import PostprocessConfig, detections_frame, polygonize
 from serving.predict import chunk_size_for_budget, predict
 from serving.predictors import PredictorSpec, fastest_local_backend
 
-__all__ = ["DetectResult", "add_parser", "detect", "run"]
+__all__ = ["DetectResult", "add_min_area_option", "add_parser", "detect", "run"]
+
+
+def add_min_area_option(p: argparse.ArgumentParser) -> None:
+    """``--min-area-km2`` (default 5 ha), shared by the commands that polygonise."""
+    p.add_argument(
+        "--min-area-km2",
+        type=float,
+        default=0.05,
+        help="smaller blobs are dropped (5 ha: less than any launch complex with its pad area)",
+    )
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,12 +66,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--output", type=Path, default=None, help="detections .geojson or .gpkg")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--dedup-eps-m", type=float, default=250.0, help="DBSCAN radius (metres)")
-    p.add_argument(
-        "--min-area-km2",
-        type=float,
-        default=0.05,
-        help="smaller blobs are dropped (5 ha: less than any launch complex with its pad area)",
-    )
+    add_min_area_option(p)
     p.add_argument("--max-area-km2", type=float, default=25.0, help="larger blobs are dropped")
     p.add_argument("--tile", type=int, default=256)
     p.add_argument("--overlap", type=int, default=64)

@@ -37,6 +37,7 @@ from rich.table import Table
 from shapely.geometry import mapping
 
 from cube.aoi import AOI, parse_aoi
+from cube.commands.detect import add_min_area_option
 from cube.commands.subcommand import sub_args
 from cube.epochs import Epoch, parse_epochs
 from cube.errors import DataError, InvalidInputError, LaunchwatchError, StoreIncompleteError
@@ -79,12 +80,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--triton-model", default="unet_seg", help="model name in Triton")
     p.add_argument("--model-version", default=None, help="version recorded with detections")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold")
-    p.add_argument(
-        "--min-area-km2",
-        type=float,
-        default=0.05,
-        help="smaller blobs are dropped (5 ha: less than any launch complex with its pad area)",
-    )
+    add_min_area_option(p)
     p.add_argument("--dedup-eps-m", type=float, default=250.0, help="DBSCAN radius (metres)")
     p.add_argument("--alert-threshold", type=float, default=0.6, help="score for alerts")
     p.add_argument("--min-clear-looks", type=float, default=3.0, help="trusted coverage")
